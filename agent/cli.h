@@ -1,0 +1,35 @@
+/* The command-line interface: one function per subcommand, sharing the global options. */
+#pragma once
+
+#include <stddef.h>
+
+#include "agent/config.h"
+
+struct cli_ctx {
+    const char *config_path; /* --config, or NULL */
+    const char *log_level;   /* --log-level, or NULL */
+    char **flags;            /* "section.key=value" overrides, in order */
+    size_t n_flags;
+};
+
+struct cli_command {
+    const char *name;
+    int (*fn)(struct cli_ctx *ctx, int argc, char **argv);
+    const char *summary;
+};
+
+/* Adds a "section.key=value" override; with assignment NULL, "agent.state_dir=<state_dir>". */
+int cli_add_flag(struct cli_ctx *ctx, const char *assignment, const char *state_dir);
+void cli_ctx_release(struct cli_ctx *ctx);
+/* Loads the config as the global options say; prints the error and returns <0 on failure. */
+int cli_load_config(struct cli_ctx *ctx, struct config *ret);
+/* True when argv holds -h or --help (commands call it before their own parsing). */
+int cli_wants_help(int argc, char **argv);
+
+const struct cli_command *cli_find(const char *name);
+const struct cli_command *cli_commands(size_t *ret_n);
+
+int cli_run(struct cli_ctx *ctx, int argc, char **argv);
+int cli_config(struct cli_ctx *ctx, int argc, char **argv);
+int cli_version(struct cli_ctx *ctx, int argc, char **argv);
+int cli_help(struct cli_ctx *ctx, int argc, char **argv);

@@ -1,0 +1,8 @@
+/* The daemon: one libev loop that owns the store, the reconciler and the Docker client. */
+#pragma once
+
+#include "agent/config.h"
+
+/* Runs until SIGTERM or SIGINT. config_path is what SIGHUP reloads ("" for defaults only).
+ * Returns 0 after a graceful stop, negative errno when start-up failed. */
+int daemon_run(struct config *cfg, const char *config_path);

@@ -1,0 +1,135 @@
+/* axion-agent: the node agent of the Axion platform.
+ *
+ * main() reads as the table of contents: global flags → log → config → the subcommand. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/cli.h"
+#include "agent/config.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static const struct cli_command commands[] = {
+    {"run", cli_run, "run the daemon (reconcile loop, channels, telemetry)"},
+    {"config", cli_config, "config check: validate and print the effective config"},
+    {"version", cli_version, "print the version"},
+    {"help", cli_help, "show this help, or a command's help"},
+};
+
+const struct cli_command *cli_commands(size_t *ret_n)
+{
+    *ret_n = ARRAY_SIZE(commands);
+    return commands;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: axion-agent [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
+               "Global options:\n"
+               "  -c, --config PATH       config file (default " CONFIG_DEFAULT_PATH ")\n"
+               "  -s, --set SECTION.KEY=VALUE\n"
+               "                          override one config value (repeatable)\n"
+               "      --local             shorthand for --set local.enabled=true\n"
+               "      --state-dir DIR     shorthand for --set agent.state_dir=DIR\n"
+               "  -l, --log-level LEVEL   error, warn, info or debug\n"
+               "  -h, --help              show this help\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'axion-agent COMMAND --help' for a command's options.\n");
+}
+
+int cli_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+    if (argc > 1) {
+        const struct cli_command *c = cli_find(argv[1]);
+        if (!c) {
+            fprintf(stderr, "axion-agent: unknown command '%s'\n", argv[1]);
+            return 1;
+        }
+        char *help[] = {argv[1], "--help", NULL};
+        return c->fn(ctx, 2, help);
+    }
+    usage(stdout);
+    return 0;
+}
+
+const struct cli_command *cli_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (streq(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"local", no_argument, NULL, 'L'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct cli_ctx ctx = {0};
+    int c;
+
+    log_init(LOG_LEVEL_INFO);
+    /* '+': stop at the first non-option, the subcommand; it parses the rest. */
+    while ((c = getopt_long(argc, argv, "+c:s:l:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            ctx.config_path = optarg;
+            break;
+        case 's':
+        case 'L':
+        case 'S':
+            if (cli_add_flag(&ctx,
+                             c == 's'   ? optarg
+                             : c == 'L' ? "local.enabled=true"
+                                        : NULL,
+                             c == 'S' ? optarg : NULL) < 0) {
+                fprintf(stderr, "axion-agent: out of memory\n");
+                return 1;
+            }
+            break;
+        case 'l':
+            if (log_level_from_string(optarg) < 0) {
+                fprintf(stderr,
+                        "axion-agent: --log-level: expected error, warn, info or debug, got "
+                        "\"%s\"\n",
+                        optarg);
+                return 1;
+            }
+            ctx.log_level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 1;
+    }
+    const struct cli_command *cmd = cli_find(argv[optind]);
+    if (!cmd) {
+        fprintf(stderr, "axion-agent: unknown command '%s' (see 'axion-agent help')\n",
+                argv[optind]);
+        return 1;
+    }
+    argc -= optind;
+    argv += optind;
+    optind = 0; /* reset getopt for the subcommand */
+    int r = cmd->fn(&ctx, argc, argv);
+    cli_ctx_release(&ctx);
+    return r;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what axion-agent needs to build, run and test on Debian bookworm, when missing.
+# Idempotent: a machine that has everything is left alone (no apt-get update either).
+set -euo pipefail
+
+pkgs=(
+    build-essential cmake ninja-build pkg-config clang clang-format
+    libev-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev
+    libyaml-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsqlite3-dev libcmocka-dev
+    docker.io busybox-static systemd python3 python3-yaml socat curl iproute2 procps
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "deps: installing ${missing[*]}" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "deps: need root to install packages (run as root or install: ${missing[*]})" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

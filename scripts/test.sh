@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds with ASan+UBSan, starts the
+# services the tests need, runs every test through ctest, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${AXION_TEST_BUILD:-build-test}
+export AXION_ENV_DIR=${AXION_ENV_DIR:-/tmp/axion-env}
+
+scripts/deps.sh
+
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+    -DAXION_SANITIZE=ON >/dev/null
+cmake --build "$BUILD" -j "$(nproc)"
+
+cleanup() {
+    "$ROOT"/tests/env/down.sh || true
+}
+trap cleanup EXIT
+tests/env/up.sh
+
+cd "$BUILD"
+ctest --output-on-failure --no-tests=error -j "$(nproc)" "$@"

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Stops what up.sh started (and only that).
+set -uo pipefail
+here=$(dirname "$0")
+"$here/docker-down.sh"

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Starts every service the tests need. Each piece is idempotent and records what it started.
+set -euo pipefail
+here=$(dirname "$0")
+"$here/docker-up.sh"
