@@ -2,7 +2,9 @@
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -1009,6 +1011,49 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- the client --------------------------------------------------------------------------- */
 
+/* curl_multi_init() makes a socketpair for curl_multi_wakeup() without SOCK_CLOEXEC (curl
+ * 7.88): the fds that appear across it are marked close-on-exec. fds is a bitset of
+ * FD_BITS bits. */
+#define FD_BITS 65536
+
+static void fds_snapshot(uint64_t *fds)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return;
+    struct dirent *e;
+    int self = dirfd(dir);
+    while ((e = readdir(dir))) {
+        long fd = strtol(e->d_name, NULL, 10);
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd >= 0 && fd < FD_BITS && fd != self)
+            fds[fd / 64] |= UINT64_C(1) << (fd % 64);
+    }
+    closedir(dir);
+}
+
+static CURLM *multi_init_cloexec(void)
+{
+    uint64_t *before = calloc(FD_BITS / 64, sizeof(uint64_t));
+    uint64_t *after = calloc(FD_BITS / 64, sizeof(uint64_t));
+    CURLM *m = NULL;
+    if (before && after) {
+        fds_snapshot(before);
+        m = curl_multi_init();
+        fds_snapshot(after);
+        for (int fd = 0; m && fd < FD_BITS; fd++) {
+            uint64_t bit = UINT64_C(1) << (fd % 64);
+            if ((after[fd / 64] & bit) && !(before[fd / 64] & bit)) {
+                int fl = fcntl(fd, F_GETFD);
+                if (fl >= 0 && !(fl & FD_CLOEXEC))
+                    (void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+            }
+        }
+    }
+    free(before);
+    free(after);
+    return m;
+}
+
 int docker_new(struct ev_loop *loop, const char *socket_path, const struct docker_opts *opts,
                struct docker **ret)
 {
@@ -1064,7 +1109,7 @@ int docker_new(struct ev_loop *loop, const char *socket_path, const struct docke
         return -EIO;
     }
     d->socket_path = strdup(socket_path);
-    d->multi = curl_multi_init();
+    d->multi = multi_init_cloexec();
     if (!d->socket_path || !d->multi) {
         if (d->multi)
             curl_multi_cleanup(d->multi);
