@@ -1,0 +1,145 @@
+/* Shared by the store's own .c files only: the connection, the prepared statements, the
+ * transaction and error helpers. Nothing outside store/ includes this. */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* PRAGMA application_id of an axion-agent store: "AXN1". */
+#define STORE_APPLICATION_ID 0x41584e31
+
+/* Every statement the store runs after open, prepared once (store_sql.c holds the text). */
+enum store_stmt {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
+    STMT_DATA_VERSION,
+    STMT_QUICK_CHECK,
+
+    STMT_STACK_GEN,
+    STMT_STACK_UPSERT,
+    STMT_STACK_MARK_REMOVED,
+    STMT_STACK_GET,
+    STMT_STACK_LIST,
+    STMT_STACK_LIST_SUMMARY,
+    STMT_STACK_DELETE,
+
+    STMT_OVR_SET_REPLICAS,
+    STMT_OVR_SET_STOPPED,
+    STMT_OVR_BUMP_RESTART,
+    STMT_OVR_GET,
+    STMT_OVR_LIST,
+    STMT_OVR_CLEAR,
+
+    STMT_CMD_INSERT,
+    STMT_CMD_PRUNE,
+    STMT_CMD_GET,
+    STMT_CMD_UPDATE,
+    STMT_CMD_LIST,
+
+    STMT_OFFSET_GET,
+    STMT_OFFSET_PUT,
+
+    STMT_SWARM_GET,
+    STMT_SWARM_SET,
+
+    STMT_APPLY_INSERT,
+    STMT_APPLY_PRUNE,
+    STMT_APPLY_FINISH,
+    STMT_APPLY_LAST,
+
+    STMT_EVENT_INSERT,
+    STMT_EVENT_PRUNE,
+    STMT_EVENT_LIST,
+    STMT_EVENT_TAIL,
+
+    STMT_OUTBOX_INSERT,
+    STMT_OUTBOX_OLDEST,
+    STMT_OUTBOX_DELETE,
+    STMT_OUTBOX_PEEK,
+    STMT_OUTBOX_STATS,
+    STMT_COUNTER_ADD,
+
+    STMT_STATUS_SET,
+    STMT_STATUS_GET,
+    STMT_STATUS_LIST,
+    STMT_STATUS_DELETE,
+
+    STMT_TELEMETRY_PUT,
+    STMT_TELEMETRY_GET,
+
+    _STMT_MAX,
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[_STMT_MAX];
+    struct store_limits limits;
+    bool in_tx; /* inside store_begin() */
+    char errmsg[1024];
+};
+
+/* store_sql.c */
+extern const char *const store_sql[_STMT_MAX];
+extern const char *const store_migrations[];
+extern const size_t store_n_migrations;
+
+/* store.c: time, errors */
+int64_t store_now_ms(void);
+int store_errno_from_sqlite(int rc);
+/* Sets the message and returns r. */
+int store_err(struct store *s, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Takes the connection's message for the SQLite result rc; returns its negative errno. */
+int store_sqlerr(struct store *s, int rc);
+/* When r < 0, prefixes the message with a context ("put stack web: "); returns r. */
+int store_errctx(struct store *s, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A statement ready for binding; reset it (store_stmt_resetp) when done. */
+sqlite3_stmt *store_stmt(struct store *s, enum store_stmt id);
+void store_stmt_resetp(sqlite3_stmt **st);
+#define _cleanup_stmt_ __attribute__((cleanup(store_stmt_resetp)))
+/* One step: 1 for a row, 0 when done, or a negative errno (message set). */
+int store_step(struct store *s, sqlite3_stmt *st);
+/* Steps a statement that returns no rows (or ignores them) to the end. */
+int store_exec(struct store *s, sqlite3_stmt *st);
+
+int store_bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v);
+int store_bind_blob(struct store *s, sqlite3_stmt *st, int i, const void *v, size_t n);
+int store_bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v);
+
+/* Copies a column: NULL for SQL NULL, -ENOMEM when out of memory. */
+int store_col_text(sqlite3_stmt *st, int i, char **ret);
+/* Copies a blob (NUL-terminated one past the end); NULL/0 for SQL NULL. */
+int store_col_blob(sqlite3_stmt *st, int i, void **ret, size_t *ret_len);
+
+/* Each writing function runs between these: BEGIN IMMEDIATE/COMMIT on its own, or a
+ * savepoint inside store_begin(). store_txn_end() commits when r >= 0, rolls back otherwise,
+ * and returns r (or the commit's error). */
+struct store_txn {
+    bool savepoint;
+};
+int store_txn_begin(struct store *s, struct store_txn *t);
+int store_txn_end(struct store *s, struct store_txn *t, int r);
+
+/* Argument checks that set the message: NULL/empty/too long names, texts and JSON. */
+int store_check_name(struct store *s, const char *what, const char *v, bool allow_empty);
+int store_check_text(struct store *s, const char *what, const char *v, size_t max);
+enum store_json_kind {
+    STORE_JSON_ANY,
+    STORE_JSON_STRING_OBJECT, /* {"k": "v", ...} */
+    STORE_JSON_STRING_ARRAY,  /* ["a", ...] */
+};
+int store_check_json(struct store *s, const char *what, const char *v, size_t max,
+                     enum store_json_kind kind);
+
+/* Grows a row array by one zeroed element; -ENOMEM. */
+int store_array_grow(void **items, size_t *n, size_t *cap, size_t size);
