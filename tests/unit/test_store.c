@@ -256,7 +256,7 @@ static void test_fds_cloexec(void **state)
     assert_non_null(d);
     struct dirent *de;
     while ((de = readdir(d))) {
-        char link[64], target[PATH_MAX + 1];
+        char link[300], target[PATH_MAX + 1];
         snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
         ssize_t n = readlink(link, target, sizeof(target) - 1);
         if (n < 0)
