@@ -611,12 +611,26 @@ enum probe_result { PROBE_OK, PROBE_CORRUPT };
 static int probe(struct store *s, enum probe_result *ret, char *reason, size_t reason_len,
                  char *err, size_t errlen)
 {
+    /* One statement, so one snapshot: another process may be migrating right now, and its
+     * application id and tables must be seen together or not at all. */
     int64_t version = 0, appid = 0, tables = 0;
-    int rc = pragma(s->db, "PRAGMA user_version", &version, NULL, 0);
-    if (rc == SQLITE_OK)
-        rc = pragma(s->db, "PRAGMA application_id", &appid, NULL, 0);
-    if (rc == SQLITE_OK)
-        rc = pragma(s->db, "SELECT count(*) FROM sqlite_schema", &tables, NULL, 0);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT (SELECT user_version FROM pragma_user_version),"
+                                " (SELECT application_id FROM pragma_application_id),"
+                                " (SELECT count(*) FROM sqlite_schema)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            version = sqlite3_column_int64(st, 0);
+            appid = sqlite3_column_int64(st, 1);
+            tables = sqlite3_column_int64(st, 2);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
     if (rc_is_corrupt(rc)) {
         format(reason, reason_len, "%s", sqlite3_errmsg(s->db));
         *ret = PROBE_CORRUPT;
@@ -642,7 +656,6 @@ static int probe(struct store *s, enum probe_result *ret, char *reason, size_t r
         format(err, errlen, "%s: invalid schema version %" PRId64, s->path, version);
         return -EBADMSG;
     }
-    sqlite3_stmt *st = NULL;
     rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
     if (rc != SQLITE_OK) {
         format(err, errlen, "%s: quick_check: %s", s->path, sqlite3_errmsg(s->db));
@@ -753,7 +766,18 @@ static int exec_sql(sqlite3 *db, const char *sql, char *msg, size_t n)
 static int configure(struct store *s, char *err, size_t errlen)
 {
     char mode[32] = "", msg[512] = "";
-    int rc = pragma(s->db, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode));
+    /* Switching a new file to WAL takes an exclusive lock. When another process opens the
+     * same new file at this moment, SQLite may answer BUSY at once instead of waiting (two
+     * readers that both want to write): try again, up to the busy timeout. */
+    int rc;
+    for (int64_t deadline = store_now_ms() + STORE_BUSY_TIMEOUT_MS_DEFAULT;;) {
+        rc = pragma(s->db, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode));
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        if (store_now_ms() >= deadline)
+            break;
+        sqlite3_sleep(10 + (int)(store_now_ms() % 20));
+    }
     if (rc != SQLITE_OK) {
         format(err, errlen, "%s: cannot switch to WAL: %s", s->path, sqlite3_errmsg(s->db));
         return store_errno_from_sqlite(rc);

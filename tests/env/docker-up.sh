@@ -20,8 +20,17 @@ if ! docker_answers; then
         if [ -f "$f" ] && ! kill -0 "$(cat "$f")" 2>/dev/null; then rm -f "$f"; fi
     done
     echo "docker-up: starting dockerd (log: $ENV_DIR/dockerd.log)" >&2
-    # No registry is reachable: swarm tasks use the local image instead of trying to pull it.
-    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid dockerd >"$ENV_DIR/dockerd.log" 2>&1 </dev/null &
+    # dockerd gets no fd but 0-2: an inherited lock fd (tests run under flock) held by a
+    # long-lived dockerd would hold the lock forever. No registry is reachable: swarm tasks use
+    # the local image instead of trying to pull it.
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
+        done
+        exec env DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid dockerd \
+            >"$ENV_DIR/dockerd.log" 2>&1 </dev/null
+    ) &
     echo $! >"$ENV_DIR/dockerd.pid"
     for _ in $(seq 1 120); do
         docker_answers && break

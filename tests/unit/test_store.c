@@ -256,7 +256,7 @@ static void test_fds_cloexec(void **state)
     assert_non_null(d);
     struct dirent *de;
     while ((de = readdir(d))) {
-        char link[64], target[PATH_MAX + 1];
+        char link[300], target[PATH_MAX + 1];
         snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
         ssize_t n = readlink(link, target, sizeof(target) - 1);
         if (n < 0)
@@ -629,6 +629,53 @@ static void test_two_processes_write(void **state)
     store_close(s);
 }
 
+/* Several processes create and migrate the same new file at the same moment (the CLI and
+ * the daemon on a fresh machine): one migrates, the others find it done. */
+static void test_processes_open_fresh_store_at_once(void **state)
+{
+    struct fixture *f = *state;
+    int go[2];
+    assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+    pid_t pids[4];
+    for (size_t i = 0; i < ARRAY_SIZE(pids); i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            char c;
+            close(go[1]);
+            if (read(go[0], &c, 1) != 0) /* EOF: the parent let everyone go */
+                _exit(9);
+            struct store *s = NULL;
+            char err[512];
+            if (store_open(f->path, 0, &s, err, sizeof(err)) < 0) {
+                fprintf(stderr, "child %zu: %s\n", i, err);
+                _exit(2);
+            }
+            int r = store_add_event(s, LOG_LEVEL_INFO, "race", NULL, "opened", NULL);
+            if (r < 0)
+                fprintf(stderr, "child %zu: %s\n", i, store_errmsg(s));
+            store_close(s);
+            _exit(r < 0 ? 3 : 0);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    for (size_t i = 0; i < ARRAY_SIZE(pids); i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), store_schema_version());
+    struct store *s = open_ok(f->path);
+    struct store_event *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_events(s, 0, 0, "race", &ev, &n), 0);
+    assert_int_equal(n, ARRAY_SIZE(pids));
+    store_event_array_free(ev, n);
+    store_close(s);
+}
+
 /* ---- crash ---- */
 
 /* Commits forever: stack generation g, offset g and command "crash-g" in one transaction,
@@ -773,6 +820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offset_and_desired_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_processes_open_fresh_store_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_kill, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
