@@ -72,20 +72,28 @@ int cli_wants_help(int argc, char **argv)
 int cli_run(struct cli_ctx *ctx, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
-        printf("Usage: axion-agent [GLOBAL OPTIONS] run\n\n"
+        printf("Usage: axion-agent [GLOBAL OPTIONS] run [--reset-corrupt-store]\n\n"
                "Runs the daemon in the foreground: loads desired state from the store,\n"
                "reconciles it against the local Swarm and keeps it there. Logs go to stderr\n"
-               "in logfmt. SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config.\n");
+               "in logfmt. SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config.\n\n"
+               "  --reset-corrupt-store  move a corrupt store aside (never deleted) and start\n"
+               "                         with an empty one; without it a corrupt store is an\n"
+               "                         error\n");
         return 0;
     }
-    if (argc > 1) {
-        fprintf(stderr, "axion-agent run: unexpected argument '%s'\n", argv[1]);
+    bool reset_corrupt = false;
+    for (int i = 1; i < argc; i++) {
+        if (streq(argv[i], "--reset-corrupt-store")) {
+            reset_corrupt = true;
+            continue;
+        }
+        fprintf(stderr, "axion-agent run: unexpected argument '%s'\n", argv[i]);
         return 1;
     }
     struct config cfg;
     if (cli_load_config(ctx, &cfg) < 0)
         return 1;
-    int r = daemon_run(&cfg, ctx->config_path ? ctx->config_path : "");
+    int r = daemon_run(&cfg, ctx->config_path ? ctx->config_path : "", reset_corrupt);
     config_free(&cfg);
     return r < 0 ? 1 : 0;
 }

@@ -26,6 +26,17 @@ int cli_load_config(struct cli_ctx *ctx, struct config *ret);
 /* True when argv holds -h or --help (commands call it before their own parsing). */
 int cli_wants_help(int argc, char **argv);
 
+/* Opens the store at <agent.state_dir>/store.db (creating the directory unless
+ * STORE_OPEN_EXISTING); prints the error. */
+struct store;
+int cli_open_store(const struct config *cfg, unsigned flags, struct store **ret);
+/* Tells a running daemon that desired state changed (says so when none runs). */
+void cli_wake_daemon(const struct config *cfg);
+struct policy_rules;
+struct desired_opts;
+void cli_desired_opts(const struct config *cfg, struct policy_rules *policy,
+                      struct desired_opts *ret);
+
 const struct cli_command *cli_find(const char *name);
 const struct cli_command *cli_commands(size_t *ret_n);
 
@@ -33,3 +44,12 @@ int cli_run(struct cli_ctx *ctx, int argc, char **argv);
 int cli_config(struct cli_ctx *ctx, int argc, char **argv);
 int cli_version(struct cli_ctx *ctx, int argc, char **argv);
 int cli_help(struct cli_ctx *ctx, int argc, char **argv);
+int cli_apply(struct cli_ctx *ctx, int argc, char **argv);
+int cli_rm(struct cli_ctx *ctx, int argc, char **argv);
+int cli_scale(struct cli_ctx *ctx, int argc, char **argv);
+int cli_stop(struct cli_ctx *ctx, int argc, char **argv);
+int cli_start(struct cli_ctx *ctx, int argc, char **argv);
+int cli_restart(struct cli_ctx *ctx, int argc, char **argv);
+int cli_status(struct cli_ctx *ctx, int argc, char **argv);
+int cli_events(struct cli_ctx *ctx, int argc, char **argv);
+int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv);

@@ -5,23 +5,50 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "agent/cli.h"
 #include "agent/sdnotify.h"
+#include "drivers/docker/docker.h"
 #include "lib/log.h"
+#include "reconciler/desired.h"
+#include "reconciler/reconciler.h"
+#include "sources/local.h"
+#include "store/store.h"
 
 struct daemon {
     struct ev_loop *loop;
     struct config *cfg;
     const char *config_path;
+    struct store *store;
+    struct docker *docker;
+    struct reconciler *reconciler;
+    struct local_listener *local;
+    struct policy_rules policy;
     ev_signal sigterm, sigint, sighup;
     ev_timer watchdog;
+    bool stopping;
 };
+
+static void stop_now(void *userdata)
+{
+    struct daemon *d = userdata;
+    ev_break(d->loop, EVBREAK_ALL);
+}
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    log_info("received %s, stopping", strsignal(w->signum));
+    struct daemon *d = w->data;
+    if (d->stopping) {
+        log_warnx("received %s again, stopping now", strsignal(w->signum));
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    d->stopping = true;
+    log_info("received %s, stopping after the step in flight", strsignal(w->signum));
     sdnotify_send("STOPPING=1");
-    ev_break(loop, EVBREAK_ALL);
+    d->local = local_listener_free(d->local);
+    reconciler_when_idle(d->reconciler, stop_now, d);
 }
 
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
@@ -42,11 +69,11 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         int lvl = log_level_from_string(next.agent.log_level);
         if (lvl >= 0)
             log_set_level((enum log_level)lvl);
-        config_free(d->cfg);
-        *d->cfg = next;
-        log_info("config reloaded");
+        log_info("config reloaded (log level; other changes take effect at restart)");
+        config_free(&next);
     }
     sdnotify_send("READY=1");
+    reconciler_trigger(d->reconciler, "SIGHUP");
 }
 
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
@@ -54,36 +81,84 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
     sdnotify_send("WATCHDOG=1");
 }
 
-int daemon_run(struct config *cfg, const char *config_path)
+static void on_local(const char *msg, void *userdata)
+{
+    struct daemon *d = userdata;
+    reconciler_trigger(d->reconciler, "desired state changed (local)");
+}
+
+static int daemon_open(struct daemon *d, bool reset_corrupt)
+{
+    struct config *cfg = d->cfg;
+    int r = cli_open_store(cfg, reset_corrupt ? STORE_OPEN_RESET_CORRUPT : 0, &d->store);
+    if (r < 0)
+        return r;
+    struct docker_opts dko = {.timeout_ms = cfg->docker.request_timeout_ms};
+    r = docker_new(d->loop, cfg->docker.socket, &dko, &d->docker);
+    if (r < 0)
+        return log_errno(r, "failed to set up the Docker client");
+    struct desired_opts dopts;
+    cli_desired_opts(cfg, &d->policy, &dopts);
+    struct reconciler_opts ro = {
+        .agent_id = cfg->agent.id,
+        .concurrency = (unsigned)cfg->reconcile.concurrency,
+        .prune = cfg->reconcile.prune,
+        .resync_ms = cfg->reconcile.resync_interval_ms,
+        .policy = &d->policy,
+    };
+    r = reconciler_new(d->loop, d->store, d->docker, &ro, &d->reconciler);
+    if (r < 0)
+        return log_errno(r, "failed to set up the reconciler");
+    r = local_listen(d->loop, cfg->local.socket, on_local, d, &d->local);
+    if (r < 0)
+        return log_errno(r, "failed to listen on the local socket %s", cfg->local.socket);
+    r = reconciler_start(d->reconciler);
+    if (r < 0)
+        return log_errno(r, "failed to start the reconciler");
+    return 0;
+}
+
+int daemon_run(struct config *cfg, const char *config_path, bool reset_corrupt)
 {
     struct daemon d = {.cfg = cfg, .config_path = config_path};
     d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
     if (!d.loop)
         return log_errno(-ENOMEM, "failed to create the event loop");
+    signal(SIGPIPE, SIG_IGN);
 
     ev_signal_init(&d.sigterm, on_stop, SIGTERM);
     ev_signal_init(&d.sigint, on_stop, SIGINT);
     ev_signal_init(&d.sighup, on_reload, SIGHUP);
-    d.sighup.data = &d;
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
     ev_signal_start(d.loop, &d.sigterm);
     ev_signal_start(d.loop, &d.sigint);
     ev_signal_start(d.loop, &d.sighup);
-    signal(SIGPIPE, SIG_IGN);
 
-    uint64_t wd = sdnotify_watchdog_usec();
-    if (wd) {
-        ev_timer_init(&d.watchdog, on_watchdog, 0., (double)wd / 2e6);
-        ev_timer_again(d.loop, &d.watchdog);
+    int r = daemon_open(&d, reset_corrupt);
+    if (r == 0) {
+        uint64_t wd = sdnotify_watchdog_usec();
+        if (wd) {
+            ev_timer_init(&d.watchdog, on_watchdog, 0., (double)wd / 2e6);
+            ev_timer_again(d.loop, &d.watchdog);
+        }
+        struct store_stack *stacks = NULL;
+        size_t n = 0;
+        store_list_stacks(d.store, STORE_LIST_SUMMARY, &stacks, &n);
+        store_stack_array_free(stacks, n);
+        log_msg(LOG_LEVEL_INFO, NULL, "agent running, %zu stacks (agent id %s, docker %s%s)", n,
+                cfg->agent.id, cfg->docker.socket, cfg->local.enabled ? ", local mode" : "");
+        sdnotify_send("READY=1\nSTATUS=running");
+        ev_run(d.loop, 0);
     }
-
-    log_info("agent running, 0 stacks");
-    sdnotify_send("READY=1\nSTATUS=running");
-    ev_run(d.loop, 0);
 
     ev_signal_stop(d.loop, &d.sigterm);
     ev_signal_stop(d.loop, &d.sigint);
     ev_signal_stop(d.loop, &d.sighup);
     ev_timer_stop(d.loop, &d.watchdog);
+    local_listener_free(d.local);
+    reconciler_free(d.reconciler);
+    docker_free(d.docker);
+    store_close(d.store);
     log_info("agent stopped");
-    return 0;
+    return r;
 }

@@ -14,6 +14,15 @@
 
 static const struct cli_command commands[] = {
     {"run", cli_run, "run the daemon (reconcile loop, channels, telemetry)"},
+    {"apply", cli_apply, "write a Compose manifest as the next generation of a stack"},
+    {"rm", cli_rm, "remove a stack"},
+    {"scale", cli_scale, "set a service's replicas: STACK/SERVICE=N"},
+    {"stop", cli_stop, "stop a stack or service (replicas 0, remembered)"},
+    {"start", cli_start, "start what stop stopped"},
+    {"restart", cli_restart, "restart a stack's or service's tasks"},
+    {"status", cli_status, "per stack state, replicas, last apply, recent events"},
+    {"events", cli_events, "the reconciler's event log"},
+    {"reconcile", cli_reconcile, "one reconcile pass here; --dry-run prints the plan"},
     {"config", cli_config, "config check: validate and print the effective config"},
     {"version", cli_version, "print the version"},
     {"help", cli_help, "show this help, or a command's help"},
@@ -38,7 +47,7 @@ static void usage(FILE *f)
                "  -h, --help              show this help\n\n"
                "Commands:\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'axion-agent COMMAND --help' for a command's options.\n");
 }
 

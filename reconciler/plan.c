@@ -6,6 +6,7 @@
 
 #include "lib/buf.h"
 #include "lib/util.h"
+#include "reconciler/spec_diff.h"
 
 #define HASH_LABEL_PATH "Labels.io.axion.spec-hash"
 
@@ -36,112 +37,6 @@ const char *plan_action_name(enum plan_action a)
         return "conflict";
     }
     return "?";
-}
-
-/* --- field diff ---------------------------------------------------------------------------- */
-
-static bool json_is_empty(const json_t *v)
-{
-    if (!v || json_is_null(v) || json_is_false(v))
-        return true;
-    if (json_is_array(v))
-        return json_array_size(v) == 0;
-    if (json_is_object(v))
-        return json_object_size(v) == 0;
-    if (json_is_string(v))
-        return json_string_length(v) == 0;
-    if (json_is_integer(v))
-        return json_integer_value(v) == 0;
-    if (json_is_real(v))
-        return json_real_value(v) == 0.0;
-    return false;
-}
-
-/* desired ⊆ live: everything desired says holds in live. */
-static bool json_subset(const json_t *d, const json_t *l)
-{
-    if (json_is_empty(d))
-        return json_is_empty(l);
-    if (!l)
-        return false;
-    if (json_is_object(d)) {
-        if (!json_is_object(l))
-            return false;
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)d, k,
-                            v) if (!json_subset(v, json_object_get(l, k))) return false;
-        return true;
-    }
-    if (json_is_array(d)) {
-        if (!json_is_array(l) || json_array_size(d) != json_array_size(l))
-            return false;
-        for (size_t i = 0; i < json_array_size(d); i++)
-            if (!json_subset(json_array_get(d, i), json_array_get(l, i)))
-                return false;
-        return true;
-    }
-    if (json_is_number(d) && json_is_number(l))
-        return json_number_value(d) == json_number_value(l);
-    return json_equal(d, l);
-}
-
-struct paths {
-    char **v;
-    size_t n;
-    int err;
-};
-
-static void paths_add(struct paths *p, const char *path)
-{
-    if (p->err)
-        return;
-    char *s = strdup(path);
-    char **n = s ? realloc(p->v, (p->n + 1) * sizeof(*n)) : NULL;
-    if (!n) {
-        free(s);
-        p->err = -ENOMEM;
-        return;
-    }
-    p->v = n;
-    p->v[p->n++] = s;
-}
-
-static void diff_walk(const json_t *d, const json_t *l, struct buf *path, struct paths *out)
-{
-    if (json_is_object(d) && !json_is_empty(d) && json_is_object(l)) {
-        size_t mark = path->len;
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)d, k, v)
-        {
-            if (path->len)
-                buf_putc(path, '.');
-            buf_puts(path, k);
-            diff_walk(v, json_object_get(l, k), path, out);
-            path->len = mark;
-            path->data[mark] = '\0';
-        }
-        return;
-    }
-    if (!json_subset(d, l))
-        paths_add(out, path->len ? path->data : "(root)");
-}
-
-int plan_diff_fields(const json_t *desired, const json_t *live, char ***ret_paths)
-{
-    struct paths out = {0};
-    struct buf path = BUF_INIT(1 << 16);
-    diff_walk(desired, live, &path, &out);
-    buf_release(&path);
-    if (out.err) {
-        for (size_t i = 0; i < out.n; i++)
-            free(out.v[i]);
-        free(out.v);
-        return out.err;
-    }
-    *ret_paths = out.v;
-    return (int)out.n;
 }
 
 bool plan_field_rolls_tasks(const char *path)
@@ -215,6 +110,16 @@ static bool desired_has(const struct plan_input *in, enum obj_kind k, const char
     return false;
 }
 
+/* Live network ID → name, so that a service's network targets compare by name. */
+static const char *network_name(void *ud, const char *id)
+{
+    const struct plan_input *in = ud;
+    for (size_t i = 0; i < in->n_live; i++)
+        if (in->live[i].kind == OBJ_NETWORK && streq(in->live[i].id, id))
+            return in->live[i].name;
+    return NULL;
+}
+
 static int plan_desired(const struct plan_input *in, const struct desired_obj *d, struct plan *p)
 {
     const struct live_obj *l = find_live(in, d->kind, d->name);
@@ -242,12 +147,14 @@ static int plan_desired(const struct plan_input *in, const struct desired_obj *d
     }
 
     char **fields = NULL;
-    int n = plan_diff_fields(d->spec, l->spec, &fields);
-    if (n < 0)
-        return n;
+    size_t n = 0;
+    struct spec_diff_opts dopts = {.network_name = network_name, .ud = (void *)in};
+    int r = spec_diff_fields(d->spec, l->spec, &dopts, &fields, &n);
+    if (r < 0)
+        return r;
     /* The hash label differs whenever anything differs; it is not a field to report. */
     size_t kept = 0;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (streq(fields[i], HASH_LABEL_PATH))
             free(fields[i]);
         else
@@ -289,6 +196,9 @@ static int plan_prune(const struct plan_input *in, const struct live_obj *l, str
     if (str_in(l->stack, in->frozen_stacks, in->n_frozen))
         return 0;
     if (desired_has(in, l->kind, l->name))
+        return 0;
+    /* Only stacks the store knows: a lost or reset store must not prune what it forgot. */
+    if (!str_in(l->stack, in->known_stacks, in->n_known))
         return 0;
     if (!in->prune && !str_in(l->stack, in->removed_stacks, in->n_removed))
         return 0;

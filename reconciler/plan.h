@@ -62,7 +62,11 @@ struct plan_input {
      * converted): never removed, never updated. */
     const char *const *frozen_stacks;
     size_t n_frozen;
-    /* Remove managed objects of this agent that no desired stack holds. */
+    /* Stacks the store knows (desired, frozen or removed). Objects of other stacks are never
+     * removed: a lost or reset store must not prune what it forgot. */
+    const char *const *known_stacks;
+    size_t n_known;
+    /* Remove managed objects of known stacks that no desired stack holds. */
     bool prune;
     /* With prune off, objects of these stacks are still removed (the stack was removed). */
     const char *const *removed_stacks;
@@ -98,12 +102,7 @@ void plan_release(struct plan *p);
 /* Number of steps that change something. */
 size_t plan_changes(const struct plan *p);
 
-/* The field paths where desired differs from live: every field desired sets must be equal in
- * live (fields live has and desired does not are Docker's defaults, ignored; an empty value in
- * desired matches an absent one in live). Arrays compare whole. Paths like
- * "TaskTemplate.ContainerSpec.Env". Returns the count (≥ 0) or -ENOMEM. */
-int plan_diff_fields(const json_t *desired, const json_t *live, char ***ret_paths);
-/* True when a change of this top-level-spec path replaces the service's tasks. */
+/* True when a change of this spec path replaces the service's tasks. */
 bool plan_field_rolls_tasks(const char *path);
 
 const char *plan_action_name(enum plan_action a);

@@ -23,11 +23,13 @@ static const struct {
     {"TaskTemplate.Runtime", "\"container\""},
     {"UpdateConfig", "{\"Parallelism\":1,\"FailureAction\":\"pause\",\"Monitor\":5000000000,"
                      "\"MaxFailureRatio\":0,\"Order\":\"stop-first\"}"},
+    {"UpdateConfig.Parallelism", "1"},
     {"UpdateConfig.FailureAction", "\"pause\""},
     {"UpdateConfig.Monitor", "5000000000"},
     {"UpdateConfig.Order", "\"stop-first\""},
     {"RollbackConfig", "{\"Parallelism\":1,\"FailureAction\":\"pause\",\"Monitor\":5000000000,"
                        "\"MaxFailureRatio\":0,\"Order\":\"stop-first\"}"},
+    {"RollbackConfig.Parallelism", "1"},
     {"RollbackConfig.FailureAction", "\"pause\""},
     {"RollbackConfig.Monitor", "5000000000"},
     {"RollbackConfig.Order", "\"stop-first\""},
@@ -159,8 +161,14 @@ static void diff_key(struct differ *d, const char *key, const json_t *want, cons
     int n = snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", key);
     size_t nl = n > 0 && (size_t)n < cap - plen ? plen + (size_t)n : plen;
     if (!want) {
-        if (!is_zero(have) && !is_default(path, have))
+        if (json_is_object(have) && !is_default(path, have)) {
+            /* An object the Engine filled in: each of its fields must be a default. */
+            const char *k;
+            json_t *v;
+            json_object_foreach((json_t *)have, k, v) diff_key(d, k, NULL, v, path, nl, cap);
+        } else if (!is_zero(have) && !is_default(path, have)) {
             report(d, path);
+        }
     } else if (!have) {
         if (!is_zero(want))
             report(d, path);

@@ -20,4 +20,6 @@ trap cleanup EXIT
 tests/env/up.sh
 
 cd "$BUILD"
-ctest --output-on-failure --no-tests=error -j "$(nproc)" "$@"
+# Integration tests share the one dockerd: the lock keeps two test runs on this machine apart.
+flock "${AXION_DOCKER_LOCK:-/tmp/axion-docker.lock}" \
+    ctest --output-on-failure --no-tests=error -j "$(nproc)" "$@"

@@ -1,0 +1,97 @@
+/* `axion-agent reconcile [--dry-run] [--stack S] [--output text|json]`: one reconcile pass in
+ * the CLI process, no daemon needed. Exit 0 = in sync, 2 = changes pending (dry run) or left
+ * failing, 1 = error. */
+#include <ev.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/cli.h"
+#include "drivers/docker/docker.h"
+#include "lib/util.h"
+#include "reconciler/desired.h"
+#include "reconciler/reconciler.h"
+#include "store/store.h"
+
+int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"dry-run", no_argument, NULL, 'd'},
+                                         {"stack", required_argument, NULL, 's'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    bool dry_run = false, json = false;
+    const char *stack = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "ds:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dry_run = true;
+            break;
+        case 's':
+            stack = optarg;
+            break;
+        case 'o':
+            if (streq(optarg, "json"))
+                json = true;
+            else if (!streq(optarg, "text")) {
+                fprintf(stderr,
+                        "axion-agent reconcile: --output: expected text or json, got \"%s\"\n",
+                        optarg);
+                return 1;
+            }
+            break;
+        case 'h':
+            printf("Usage: axion-agent reconcile [--dry-run] [--stack S] [--output text|json]\n\n"
+                   "Runs one reconcile pass here (no daemon needed): loads desired state from\n"
+                   "the store, reads the Swarm, computes the plan and applies it. With --dry-run\n"
+                   "it prints the plan (+ create, ~ update with the changed fields and whether\n"
+                   "it rolls tasks or is in place, - remove) and changes nothing.\n\n"
+                   "Exit status: 0 in sync, 2 changes pending (or failed to apply), 1 error.\n");
+            return 0;
+        default:
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "axion-agent reconcile: unexpected argument '%s'\n", argv[optind]);
+        return 1;
+    }
+    struct config cfg;
+    if (cli_load_config(ctx, &cfg) < 0)
+        return 1;
+    int rc = 1;
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
+    struct store *st = NULL;
+    struct docker *d = NULL;
+    struct reconciler *r = NULL;
+    struct policy_rules policy;
+    struct desired_opts dopts;
+    cli_desired_opts(&cfg, &policy, &dopts);
+    if (cli_open_store(&cfg, dry_run ? STORE_OPEN_EXISTING : 0, &st) < 0)
+        goto out;
+    struct docker_opts dko = {.timeout_ms = cfg.docker.request_timeout_ms};
+    if (docker_new(loop, cfg.docker.socket, &dko, &d) < 0) {
+        fprintf(stderr, "axion-agent reconcile: out of memory\n");
+        goto out;
+    }
+    struct reconciler_opts ro = {
+        .agent_id = cfg.agent.id,
+        .concurrency = (unsigned)cfg.reconcile.concurrency,
+        .prune = cfg.reconcile.prune,
+        .policy = &policy,
+        .dry_run = dry_run,
+        .only_stack = stack,
+    };
+    size_t changes = 0;
+    if (reconciler_new(loop, st, d, &ro, &r) < 0 ||
+        reconciler_run_once(r, stdout, json, &changes) < 0)
+        goto out;
+    rc = changes ? 2 : 0;
+out:
+    reconciler_free(r);
+    docker_free(d);
+    store_close(st);
+    config_free(&cfg);
+    return rc;
+}

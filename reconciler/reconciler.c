@@ -1,0 +1,837 @@
+#include "reconciler/reconciler.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "drivers/docker/docker_api.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "reconciler/apply.h"
+#include "reconciler/desired.h"
+#include "reconciler/live.h"
+
+#define DEBOUNCE_S         0.15 /* Docker events and wake-ups within this window make one pass */
+#define CONVERGE_WATCH_S   1.0  /* re-check period while a stack is progressing */
+#define BACKOFF_MIN_MS     1000
+#define BACKOFF_MAX_MS     60000
+#define DEGRADED_FAILURES  3 /* failed tasks of a service before the stack is degraded */
+#define OBSERVE_BACKOFF_MS 2000
+
+struct backoff {
+    enum obj_kind kind;
+    char *name;
+    unsigned failures;
+    int64_t not_before;
+};
+
+struct pass {
+    struct desired_state ds;
+    struct live_state *live;
+    struct plan plan;
+    bool *skip;
+    int64_t *apply_ids; /* per desired stack, 0 when nothing applied */
+    struct apply_run *apply;
+};
+
+struct idle_waiter {
+    void (*cb)(void *);
+    void *userdata;
+};
+
+struct reconciler {
+    struct ev_loop *loop;
+    struct store *store;
+    struct docker *docker;
+    struct reconciler_opts opts;
+    char *agent_id;
+    char *only_stack;
+
+    ev_timer kick;   /* debounced "run a pass" */
+    ev_timer resync; /* periodic full pass */
+    ev_timer retry;  /* earliest backoff expiry */
+    struct docker_events *events;
+    bool started;
+
+    struct pass *pass; /* the running pass, or NULL */
+    bool again;        /* a trigger came during the pass */
+    bool watch;        /* something is progressing: look again soon */
+
+    struct backoff *backoff;
+    size_t n_backoff;
+    char **prev_services; /* services that existed at the previous observation */
+    size_t n_prev;
+
+    struct idle_waiter *waiters;
+    size_t n_waiters;
+
+    /* one-pass mode */
+    bool once;
+    FILE *out;
+    bool json;
+    size_t changes;
+    int result;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void event(struct reconciler *r, enum log_level lvl, const char *stack, const char *object,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Says what happened: in the log and in the store's event ring (what `axion-agent events`
+ * shows). A one-pass CLI run only logs. */
+static void event(struct reconciler *r, enum log_level lvl, const char *stack, const char *object,
+                  const char *fmt, ...)
+{
+    char msg[STORE_EVENT_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char fields[512];
+    snprintf(fields, sizeof(fields), "stack=%s object=%s", stack ? stack : "-",
+             object ? object : "-");
+    log_msg(lvl, fields, "%s", msg);
+    if (!r->opts.dry_run) {
+        int e = store_add_event(r->store, lvl, stack, object, msg, NULL);
+        if (e < 0)
+            log_warnx("failed to record event: %s", store_errmsg(r->store));
+    }
+}
+
+/* --- backoff ------------------------------------------------------------------------------- */
+
+static struct backoff *backoff_find(struct reconciler *r, enum obj_kind kind, const char *name)
+{
+    for (size_t i = 0; i < r->n_backoff; i++)
+        if (r->backoff[i].kind == kind && streq(r->backoff[i].name, name))
+            return &r->backoff[i];
+    return NULL;
+}
+
+static void backoff_clear(struct reconciler *r, enum obj_kind kind, const char *name)
+{
+    struct backoff *b = backoff_find(r, kind, name);
+    if (!b)
+        return;
+    free(b->name);
+    *b = r->backoff[--r->n_backoff];
+}
+
+/* Exponential: 1 s, 2 s, 4 s, ... up to 60 s, with ±20 % jitter. Returns the delay. */
+static int64_t backoff_fail(struct reconciler *r, enum obj_kind kind, const char *name)
+{
+    struct backoff *b = backoff_find(r, kind, name);
+    if (!b) {
+        struct backoff *n = realloc(r->backoff, (r->n_backoff + 1) * sizeof(*n));
+        char *dup = strdup(name);
+        if (!n || !dup) {
+            free(dup);
+            if (n)
+                r->backoff = n;
+            return BACKOFF_MIN_MS;
+        }
+        r->backoff = n;
+        b = &r->backoff[r->n_backoff++];
+        *b = (struct backoff){.kind = kind, .name = dup};
+    }
+    b->failures++;
+    int64_t delay = BACKOFF_MIN_MS;
+    for (unsigned i = 1; i < b->failures && delay < BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    delay = delay * (80 + rand() % 41) / 100;
+    b->not_before = now_ms() + delay;
+    return delay;
+}
+
+static void schedule_retry(struct reconciler *r)
+{
+    if (r->once)
+        return;
+    int64_t soonest = 0;
+    for (size_t i = 0; i < r->n_backoff; i++)
+        if (!soonest || r->backoff[i].not_before < soonest)
+            soonest = r->backoff[i].not_before;
+    ev_timer_stop(r->loop, &r->retry);
+    if (!soonest)
+        return;
+    double in = (double)(soonest - now_ms()) / 1000.0;
+    ev_timer_set(&r->retry, in > 0.01 ? in : 0.01, 0.);
+    ev_timer_start(r->loop, &r->retry);
+}
+
+/* --- scheduling ---------------------------------------------------------------------------- */
+
+static void pass_start(struct reconciler *r);
+
+static void schedule(struct reconciler *r, double delay)
+{
+    if (r->once)
+        return;
+    if (r->pass) {
+        r->again = true;
+        return;
+    }
+    /* Keep the earliest of what is asked. */
+    if (ev_is_active(&r->kick) && ev_timer_remaining(r->loop, &r->kick) <= delay)
+        return;
+    ev_timer_stop(r->loop, &r->kick);
+    ev_timer_set(&r->kick, delay, 0.);
+    ev_timer_start(r->loop, &r->kick);
+}
+
+void reconciler_trigger(struct reconciler *r, const char *why)
+{
+    log_debug("reconcile triggered: %s", why);
+    schedule(r, DEBOUNCE_S);
+}
+
+static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    pass_start(w->data);
+}
+
+static void on_resync(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    reconciler_trigger(w->data, "periodic resync");
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    reconciler_trigger(w->data, "retry");
+}
+
+static void on_docker_event(json_t *ev, void *userdata)
+{
+    struct reconciler *r = userdata;
+    const char *type = json_string_value(json_object_get(ev, "Type"));
+    const char *action = json_string_value(json_object_get(ev, "Action"));
+    const char *name = json_string_value(
+        json_object_get(json_object_get(json_object_get(ev, "Actor"), "Attributes"), "name"));
+    char why[256];
+    snprintf(why, sizeof(why), "docker event %s %s %s", type ? type : "?", action ? action : "?",
+             name ? name : "?");
+    reconciler_trigger(r, why);
+}
+
+static void on_events_state(enum docker_events_state state, const char *why, void *userdata)
+{
+    struct reconciler *r = userdata;
+    if (state == DOCKER_EVENTS_CONNECTED) {
+        /* Whatever happened while the stream was down is unknown: look at everything. */
+        reconciler_trigger(r, "docker events stream (re)connected");
+    } else {
+        log_warnx("docker events stream lost (%s); reconnecting", why ? why : "?");
+    }
+}
+
+/* --- status -------------------------------------------------------------------------------- */
+
+static const char *task_state(json_t *t)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(t, "Status"), "State"));
+    return s ? s : "";
+}
+
+struct svc_status {
+    int64_t desired, running, completed, failed;
+    const char *last_error;
+    const char *last_error_at;
+};
+
+static void service_status(const struct live_state *live, json_t *svc, struct svc_status *ret)
+{
+    *ret = (struct svc_status){0};
+    json_t *st = json_object_get(svc, "ServiceStatus");
+    ret->desired = json_integer_value(json_object_get(st, "DesiredTasks"));
+    ret->running = json_integer_value(json_object_get(st, "RunningTasks"));
+    ret->completed = json_integer_value(json_object_get(st, "CompletedTasks"));
+    const char *id = json_string_value(json_object_get(svc, "ID"));
+    const char *updated = json_string_value(json_object_get(svc, "UpdatedAt"));
+    size_t i;
+    json_t *t;
+    json_array_foreach(live->tasks, i, t)
+    {
+        const char *sid = json_string_value(json_object_get(t, "ServiceID"));
+        if (!id || !sid || !streq(id, sid))
+            continue;
+        const char *state = task_state(t);
+        if (!streq(state, "failed") && !streq(state, "rejected"))
+            continue;
+        /* Only failures of the current spec count (RFC 3339 times compare as strings). */
+        const char *at = json_string_value(json_object_get(t, "CreatedAt"));
+        if (updated && at && strcmp(at, updated) < 0)
+            continue;
+        ret->failed++;
+        if (!ret->last_error_at || (at && strcmp(at, ret->last_error_at) > 0)) {
+            ret->last_error_at = at;
+            ret->last_error =
+                json_string_value(json_object_get(json_object_get(t, "Status"), "Err"));
+        }
+    }
+}
+
+static void set_status(struct reconciler *r, const char *stack, enum store_stack_state state,
+                       const char *reason, json_t *services)
+{
+    if (r->opts.dry_run)
+        return;
+    _cleanup_free_ char *sj = services ? json_dumps(services, JSON_COMPACT) : NULL;
+    struct store_stack_status *old = NULL;
+    bool changed_state = true;
+    if (store_get_stack_status(r->store, stack, &old) == 0) {
+        bool same = old->state == state && streq(old->reason ? old->reason : "", reason) &&
+                    streq(old->services_json ? old->services_json : "", sj ? sj : "");
+        changed_state = old->state != state;
+        store_stack_status_free(old);
+        if (same)
+            return;
+    }
+    if (changed_state)
+        event(r,
+              state == STORE_STATE_DEGRADED || state == STORE_STATE_FAILED ? LOG_LEVEL_WARN
+                                                                           : LOG_LEVEL_INFO,
+              stack, NULL, "stack %s is %s%s%s", stack, store_stack_state_to_string(state),
+              *reason ? ": " : "", reason);
+    struct store_stack_status st = {
+        .stack = (char *)stack, .state = state, .reason = (char *)reason, .services_json = sj};
+    if (store_set_stack_status(r->store, &st) < 0)
+        log_warnx("failed to record status of %s: %s", stack, store_errmsg(r->store));
+}
+
+static bool live_has_stack(const struct live_state *live, const char *agent, const char *stack)
+{
+    for (size_t i = 0; i < live->n_objs; i++) {
+        const struct live_obj *o = &live->objs[i];
+        if (o->managed && o->agent && streq(o->agent, agent) && o->stack && streq(o->stack, stack))
+            return true;
+    }
+    return false;
+}
+
+/* The verdict for each stack from what was observed (no change pending for it). */
+static void stack_status(struct reconciler *r, struct pass *p, const struct desired_stack *s,
+                         bool changed, const char *apply_error)
+{
+    if (s->removed) {
+        if (live_has_stack(p->live, r->agent_id, s->name)) {
+            set_status(r, s->name, STORE_STATE_PROGRESSING, "removing", NULL);
+            r->watch = true;
+            return;
+        }
+        int e = store_delete_stack(r->store, s->name, s->generation);
+        if (e == 0)
+            event(r, LOG_LEVEL_INFO, s->name, NULL, "stack %s removed", s->name);
+        set_status(r, s->name, STORE_STATE_REMOVED, "", NULL);
+        return;
+    }
+    if (s->error) {
+        set_status(r, s->name, STORE_STATE_FAILED, s->error, NULL);
+        return;
+    }
+    if (apply_error) {
+        set_status(r, s->name, STORE_STATE_FAILED, apply_error, NULL);
+        return;
+    }
+    json_t *services = json_array();
+    struct buf reason = BUF_INIT(4096);
+    enum store_stack_state state = STORE_STATE_CONVERGED;
+    for (size_t i = 0; i < s->n_services; i++) {
+        const struct desired_service *ds = &s->services[i];
+        json_t *svc = live_service_json(p->live, ds->name);
+        struct svc_status ss = {0};
+        if (svc)
+            service_status(p->live, svc, &ss);
+        int64_t want = ds->replicas >= 0 ? ds->replicas : ss.desired;
+        bool ok = svc && (ds->job ? (ss.running == 0 && ss.completed >= (want > 0 ? want : 1))
+                                  : ss.running == want);
+        if (ds->job && want == 0 && svc)
+            ok = true;
+        json_array_append_new(services, json_pack("{s:s, s:I, s:I, s:I, s:b}", "name",
+                                                  ds->short_name, "desired", (json_int_t)want,
+                                                  "running", (json_int_t)ss.running, "failed",
+                                                  (json_int_t)ss.failed, "job", ds->job));
+        if (ok)
+            continue;
+        if (ss.failed >= DEGRADED_FAILURES) {
+            state = STORE_STATE_DEGRADED;
+            buf_printf(&reason, "%s%s: %s", reason.len ? "; " : "", ds->short_name,
+                       ss.last_error && *ss.last_error ? ss.last_error : "tasks keep failing");
+        } else {
+            if (state == STORE_STATE_CONVERGED)
+                state = STORE_STATE_PROGRESSING;
+            if (state == STORE_STATE_PROGRESSING)
+                buf_printf(&reason, "%s%s: %lld/%lld %s", reason.len ? "; " : "", ds->short_name,
+                           (long long)(ds->job ? ss.completed : ss.running), (long long)want,
+                           ds->job ? "completed" : "running");
+        }
+    }
+    if (changed && state == STORE_STATE_CONVERGED)
+        state = STORE_STATE_PROGRESSING; /* just changed: let the next look say */
+    if (state != STORE_STATE_CONVERGED)
+        r->watch = true;
+    set_status(r, s->name, state, reason.data, services);
+    buf_release(&reason);
+    json_decref(services);
+}
+
+/* --- the pass ------------------------------------------------------------------------------ */
+
+static void pass_free(struct pass *p)
+{
+    if (!p)
+        return;
+    apply_free(p->apply);
+    plan_release(&p->plan);
+    live_state_free(p->live);
+    desired_release(&p->ds);
+    free(p->skip);
+    free(p->apply_ids);
+    free(p);
+}
+
+static void remember_services(struct reconciler *r, const struct live_state *live)
+{
+    for (size_t i = 0; i < r->n_prev; i++)
+        free(r->prev_services[i]);
+    free(r->prev_services);
+    r->prev_services = NULL;
+    r->n_prev = 0;
+    r->prev_services = calloc(live->n_objs + 1, sizeof(char *));
+    if (!r->prev_services)
+        return;
+    for (size_t i = 0; i < live->n_objs; i++)
+        if (live->objs[i].kind == OBJ_SERVICE && live->objs[i].managed)
+            r->prev_services[r->n_prev++] = strdup(live->objs[i].name);
+}
+
+static bool existed_before(struct reconciler *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_prev; i++)
+        if (r->prev_services[i] && streq(r->prev_services[i], name))
+            return true;
+    return false;
+}
+
+static void pass_finish(struct reconciler *r)
+{
+    struct pass *p = r->pass;
+    if (p && p->live)
+        remember_services(r, p->live);
+    pass_free(p);
+    r->pass = NULL;
+    schedule_retry(r);
+    if (r->once) {
+        ev_break(r->loop, EVBREAK_ONE);
+        return;
+    }
+    if (r->again) {
+        r->again = false;
+        schedule(r, DEBOUNCE_S);
+    } else if (r->watch) {
+        schedule(r, CONVERGE_WATCH_S);
+    }
+    size_t n = r->n_waiters;
+    struct idle_waiter *w = r->waiters;
+    r->waiters = NULL;
+    r->n_waiters = 0;
+    for (size_t i = 0; i < n; i++)
+        w[i].cb(w[i].userdata);
+    free(w);
+}
+
+static void print_plan(struct reconciler *r, const struct plan *plan)
+{
+    if (!r->out)
+        return;
+    if (r->json) {
+        json_t *j = plan_to_json(plan);
+        if (j) {
+            json_dumpf(j, r->out, JSON_INDENT(2));
+            fputc('\n', r->out);
+            json_decref(j);
+        }
+    } else {
+        plan_format_text(plan, r->out);
+    }
+}
+
+static void announce_step(struct reconciler *r, const struct plan_step *s)
+{
+    const char *kind = obj_kind_name(s->kind);
+    switch (s->action) {
+    case PLAN_CREATE:
+        if (s->kind == OBJ_SERVICE && existed_before(r, s->name))
+            event(r, LOG_LEVEL_WARN, s->stack, s->name,
+                  "drift: %s %s was removed outside axion; recreating it", kind, s->name);
+        else
+            event(r, LOG_LEVEL_INFO, s->stack, s->name, "creating %s %s", kind, s->name);
+        break;
+    case PLAN_UPDATE: {
+        struct buf f = BUF_INIT(2048);
+        for (size_t i = 0; i < s->n_fields; i++)
+            buf_printf(&f, "%s%s", i ? ", " : "", s->fields[i]);
+        if (streq(s->reason, "drift"))
+            event(r, LOG_LEVEL_WARN, s->stack, s->name,
+                  "drift: %s %s changed outside axion (%s); putting it back (%s)", kind, s->name,
+                  f.data, s->rolls_tasks ? "rolls tasks" : "in place");
+        else
+            event(r, LOG_LEVEL_INFO, s->stack, s->name, "updating %s %s (%s; %s)", kind, s->name,
+                  f.len ? f.data : "spec changed", s->rolls_tasks ? "rolls tasks" : "in place");
+        buf_release(&f);
+        break;
+    }
+    case PLAN_REMOVE:
+        event(r, LOG_LEVEL_INFO, s->stack, s->name, "removing %s %s (no longer desired)", kind,
+              s->name);
+        break;
+    case PLAN_CONFLICT:
+        event(r, LOG_LEVEL_WARN, s->stack, s->name, "%s %s left alone: %s", kind, s->name,
+              s->reason);
+        break;
+    case PLAN_NOOP:
+        break;
+    }
+}
+
+/* The plan steps of one stack as JSON, for the applies record. */
+static char *stack_plan_json(const struct plan *plan, const char *stack)
+{
+    struct plan sub = {0};
+    sub.steps = calloc(plan->n ? plan->n : 1, sizeof(*sub.steps));
+    if (!sub.steps)
+        return NULL;
+    for (size_t i = 0; i < plan->n; i++)
+        if (plan->steps[i].stack && streq(plan->steps[i].stack, stack))
+            sub.steps[sub.n++] = plan->steps[i];
+    json_t *j = plan_to_json(&sub);
+    free(sub.steps);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return s;
+}
+
+static void after_apply(struct reconciler *r, struct pass *p)
+{
+    /* Outcomes: backoff, events, the applies record, then status per stack. */
+    for (size_t si = 0; si < p->ds.n_stacks; si++) {
+        const struct desired_stack *s = &p->ds.stacks[si];
+        bool changed = false;
+        const char *first_error = NULL;
+        for (size_t i = 0; i < p->plan.n; i++) {
+            const struct plan_step *st = &p->plan.steps[i];
+            if (!st->stack || !streq(st->stack, s->name) || st->action == PLAN_CONFLICT ||
+                st->action == PLAN_NOOP)
+                continue;
+            if (p->skip[i]) {
+                changed = true;
+                continue;
+            }
+            const struct apply_outcome *o = apply_outcome(p->apply, i);
+            changed = true;
+            if (o->r == 0) {
+                backoff_clear(r, st->kind, st->name);
+                continue;
+            }
+            int64_t delay = backoff_fail(r, st->kind, st->name);
+            event(r, LOG_LEVEL_ERROR, s->name, st->name, "failed to %s %s %s: %s; retry in %.1fs",
+                  plan_action_name(st->action), obj_kind_name(st->kind), st->name, o->error,
+                  (double)delay / 1000.0);
+            if (!first_error)
+                first_error = o->error;
+        }
+        if (p->apply_ids[si]) {
+            _cleanup_free_ char *pj = stack_plan_json(&p->plan, s->name);
+            char result[1024];
+            if (first_error)
+                snprintf(result, sizeof(result), "failed: %s", first_error);
+            else
+                snprintf(result, sizeof(result), "ok");
+            if (store_apply_finish(r->store, p->apply_ids[si], result, pj) < 0)
+                log_warnx("failed to record apply of %s: %s", s->name, store_errmsg(r->store));
+        }
+        stack_status(r, p, s, changed, first_error);
+    }
+    if (r->once)
+        r->changes = apply_failed(p->apply);
+}
+
+static void on_applied(struct apply_run *run, void *userdata)
+{
+    struct reconciler *r = userdata;
+    struct pass *p = r->pass;
+    p->apply = run;
+    after_apply(r, p);
+    if (!r->once)
+        r->watch = true; /* something changed: watch it converge */
+    pass_finish(r);
+}
+
+static const char *lookup_live(void *userdata, enum obj_kind kind, const char *name)
+{
+    struct reconciler *r = userdata;
+    const struct live_obj *o =
+        r->pass && r->pass->live ? live_find(r->pass->live, kind, name) : NULL;
+    return o ? o->id : NULL;
+}
+
+static void on_live(int e, struct live_state *live, const char *err, void *userdata)
+{
+    struct reconciler *r = userdata;
+    struct pass *p = r->pass;
+    if (e < 0) {
+        log_error("cannot read the Swarm's state: %s", err);
+        if (r->once) {
+            if (r->out)
+                fprintf(stderr, "axion-agent: cannot read the Swarm's state: %s\n", err);
+            r->result = e;
+        } else {
+            ev_timer_stop(r->loop, &r->kick);
+            ev_timer_set(&r->kick, OBSERVE_BACKOFF_MS / 1000.0, 0.);
+            ev_timer_start(r->loop, &r->kick);
+        }
+        pass_finish(r);
+        return;
+    }
+    p->live = live;
+
+    if (!live->is_manager) {
+        const char *why = live->swarm_active ? "node is not a manager" : "node is not in a swarm";
+        for (size_t i = 0; i < p->ds.n_stacks; i++)
+            if (!p->ds.stacks[i].removed)
+                set_status(r, p->ds.stacks[i].name, STORE_STATE_PENDING, why, NULL);
+        if (r->once) {
+            if (r->out)
+                fprintf(r->out, "Pending: %s; no services can be managed here.\n", why);
+            r->changes = 0;
+        }
+        pass_finish(r);
+        return;
+    }
+
+    struct plan_input in = {
+        .desired = p->ds.objs,
+        .n_desired = p->ds.n_objs,
+        .live = live->objs,
+        .n_live = live->n_objs,
+        .agent_id = r->agent_id,
+        .only_stack = r->only_stack,
+        .frozen_stacks = p->ds.frozen,
+        .n_frozen = p->ds.n_frozen,
+        .known_stacks = p->ds.known,
+        .n_known = p->ds.n_known,
+        .prune = r->opts.prune,
+        .removed_stacks = p->ds.removed,
+        .n_removed = p->ds.n_removed,
+    };
+    e = plan_compute(&in, &p->plan);
+    if (e < 0) {
+        log_errno(e, "failed to compute the plan");
+        r->result = e;
+        pass_finish(r);
+        return;
+    }
+    if (r->once && r->opts.dry_run) {
+        print_plan(r, &p->plan);
+        r->changes = plan_changes(&p->plan);
+        pass_finish(r);
+        return;
+    }
+
+    p->skip = calloc(p->plan.n + 1, sizeof(bool));
+    p->apply_ids = calloc(p->ds.n_stacks + 1, sizeof(int64_t));
+    if (!p->skip || !p->apply_ids) {
+        r->result = -ENOMEM;
+        pass_finish(r);
+        return;
+    }
+    int64_t now = now_ms();
+    size_t to_apply = 0;
+    for (size_t i = 0; i < p->plan.n; i++) {
+        const struct plan_step *s = &p->plan.steps[i];
+        if (s->action == PLAN_NOOP || s->action == PLAN_CONFLICT) {
+            p->skip[i] = true;
+            if (s->action == PLAN_CONFLICT && !r->once)
+                log_warnx("%s %s left alone: %s", obj_kind_name(s->kind), s->name, s->reason);
+            continue;
+        }
+        const struct backoff *b = backoff_find(r, s->kind, s->name);
+        if (b && b->not_before > now && !r->once) {
+            p->skip[i] = true; /* waits for its retry timer */
+            continue;
+        }
+        to_apply++;
+        announce_step(r, s);
+    }
+    if (r->once)
+        print_plan(r, &p->plan);
+
+    /* One applies record per stack that changes. */
+    for (size_t si = 0; si < p->ds.n_stacks && to_apply; si++) {
+        const struct desired_stack *s = &p->ds.stacks[si];
+        for (size_t i = 0; i < p->plan.n; i++)
+            if (!p->skip[i] && p->plan.steps[i].stack && streq(p->plan.steps[i].stack, s->name)) {
+                if (store_apply_begin(r->store, s->name, s->generation, &p->apply_ids[si]) < 0)
+                    log_warnx("failed to record apply of %s: %s", s->name, store_errmsg(r->store));
+                break;
+            }
+    }
+    struct apply_run *run;
+    e = apply_start(r->docker, &p->plan, p->skip, r->opts.concurrency, lookup_live, on_applied, r,
+                    &run);
+    if (e < 0) {
+        r->result = e;
+        pass_finish(r);
+    }
+}
+
+static void pass_start(struct reconciler *r)
+{
+    if (r->pass) {
+        r->again = true;
+        return;
+    }
+    struct pass *p = calloc(1, sizeof(*p));
+    if (!p) {
+        r->result = -ENOMEM;
+        return;
+    }
+    r->pass = p;
+    r->watch = false;
+    char err[512] = "";
+    struct desired_opts dopts = {.agent_id = r->agent_id, .policy = r->opts.policy};
+    int e = desired_load(r->store, &dopts, &p->ds, err, sizeof(err));
+    if (e < 0) {
+        log_error("cannot load desired state: %s", err);
+        r->result = e;
+        pass_finish(r);
+        return;
+    }
+    e = live_observe(r->docker, on_live, r);
+    if (e < 0) {
+        r->result = e;
+        pass_finish(r);
+    }
+}
+
+/* --- lifecycle ----------------------------------------------------------------------------- */
+
+int reconciler_new(struct ev_loop *loop, struct store *store, struct docker *docker,
+                   const struct reconciler_opts *opts, struct reconciler **ret)
+{
+    struct reconciler *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->loop = loop;
+    r->store = store;
+    r->docker = docker;
+    r->opts = *opts;
+    r->agent_id = strdup(opts->agent_id ? opts->agent_id : "");
+    r->only_stack = opts->only_stack ? strdup(opts->only_stack) : NULL;
+    if (!r->agent_id || (opts->only_stack && !r->only_stack)) {
+        reconciler_free(r);
+        return -ENOMEM;
+    }
+    r->opts.agent_id = r->agent_id;
+    r->opts.only_stack = r->only_stack;
+    if (!r->opts.concurrency)
+        r->opts.concurrency = 4;
+    ev_timer_init(&r->kick, on_kick, 0., 0.);
+    ev_timer_init(&r->resync, on_resync, 0., 0.);
+    ev_timer_init(&r->retry, on_retry, 0., 0.);
+    r->kick.data = r->resync.data = r->retry.data = r;
+    srand((unsigned)now_ms());
+    *ret = r;
+    return 0;
+}
+
+struct reconciler *reconciler_free(struct reconciler *r)
+{
+    if (!r)
+        return NULL;
+    ev_timer_stop(r->loop, &r->kick);
+    ev_timer_stop(r->loop, &r->resync);
+    ev_timer_stop(r->loop, &r->retry);
+    docker_events_close(r->events);
+    pass_free(r->pass);
+    for (size_t i = 0; i < r->n_backoff; i++)
+        free(r->backoff[i].name);
+    free(r->backoff);
+    for (size_t i = 0; i < r->n_prev; i++)
+        free(r->prev_services[i]);
+    free(r->prev_services);
+    free(r->waiters);
+    free(r->agent_id);
+    free(r->only_stack);
+    free(r);
+    return NULL;
+}
+
+int reconciler_start(struct reconciler *r)
+{
+    json_t *filters = json_object();
+    if (!filters)
+        return -ENOMEM;
+    const char *types[] = {"service", "network", "config", "secret", "node"};
+    for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+        docker_filters_add(filters, "type", types[i]);
+    r->events = docker_events_open(r->docker, filters, on_docker_event, on_events_state, r);
+    json_decref(filters);
+    if (!r->events)
+        return -ENOMEM;
+    if (r->opts.resync_ms) {
+        double every = (double)r->opts.resync_ms / 1000.0;
+        ev_timer_set(&r->resync, every, every);
+        ev_timer_start(r->loop, &r->resync);
+    }
+    r->started = true;
+    /* The events stream reports CONNECTED, which triggers the first pass; run one now too, so
+     * that a daemon without Docker events still converges from the store. */
+    schedule(r, 0.);
+    return 0;
+}
+
+bool reconciler_busy(const struct reconciler *r)
+{
+    return r->pass != NULL;
+}
+
+void reconciler_when_idle(struct reconciler *r, void (*cb)(void *), void *userdata)
+{
+    if (!r->pass) {
+        cb(userdata);
+        return;
+    }
+    struct idle_waiter *n = realloc(r->waiters, (r->n_waiters + 1) * sizeof(*n));
+    if (!n) {
+        cb(userdata);
+        return;
+    }
+    r->waiters = n;
+    r->waiters[r->n_waiters++] = (struct idle_waiter){cb, userdata};
+}
+
+int reconciler_run_once(struct reconciler *r, FILE *out, bool json, size_t *ret_changes)
+{
+    r->once = true;
+    r->out = out;
+    r->json = json;
+    r->result = 0;
+    r->changes = 0;
+    pass_start(r);
+    while (r->pass)
+        ev_run(r->loop, EVRUN_ONCE);
+    if (r->result < 0)
+        return r->result;
+    *ret_changes = r->changes;
+    return 0;
+}
