@@ -160,6 +160,59 @@ def test_6_config_change_moves_service():
     A.wait_state("axtr1")
 
 
+def force_update(name):
+    return inspect("service", name)["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
+
+
+def test_6b_overrides_are_desired_state():
+    A.cli("stop", "axtr1/web")
+    wait_for("web stopped", lambda: replicas("axtr1_web") == 0, 10)
+    mark = len(A.requests())
+    A.cli("reconcile")  # a pass from the CLI too: neither fights the stop
+    A.wait_passes(2, since=mark)
+    if replicas("axtr1_web") != 0 or A.mutations(mark):
+        raise Failed(f"the loop fought the stop: {A.mutations(mark)}")
+    A.cli("start", "axtr1/web")
+    wait_for("web started", lambda: replicas("axtr1_web") == 3, 10)
+    before = force_update("axtr1_web")
+    A.cli("restart", "axtr1/web")
+    wait_for("web restarted", lambda: force_update("axtr1_web") == before + 1, 10)
+    A.wait_state("axtr1")
+    A.cli("scale", "axtr1/web=2")
+    wait_for("web scaled", lambda: replicas("axtr1_web") == 2, 10)
+    # a redeploy of the same manifest keeps the scale: it is desired state of its own
+    apply_web("axtr1", env="A=2", web_replicas=3, extra_service=False, index="<h1>v2</h1>")
+    mark = len(A.requests())
+    A.wait_passes(2, since=mark)
+    if replicas("axtr1_web") != 2:
+        raise Failed(f"the redeploy undid the scale: {replicas('axtr1_web')}")
+    A.cli("scale", "axtr1/web=3")
+    wait_for("web back to 3", lambda: replicas("axtr1_web") == 3, 10)
+    A.wait_state("axtr1")
+    bad = A.cli("scale", "axtr1/nope=2", check=False)
+    if bad.returncode != 1 or 'no service "nope"' not in bad.stderr:
+        raise Failed(f"scale of an unknown service: {bad.returncode} {bad.stderr}")
+
+
+def test_6c_failing_tasks_degrade_the_stack():
+    A.apply("axtr2", f"""
+version: "3.8"
+services:
+  crash:
+    image: {IMAGE}
+    command: ["sh", "-c", "echo boom; exit 3"]
+    deploy:
+      restart_policy:
+        condition: any
+        delay: 100ms
+""")
+    st = A.wait_state("axtr2", "degraded", timeout=90)
+    if "crash" not in st["reason"] or "exit" not in st["reason"]:
+        raise Failed(f"degraded without the task's error: {st['reason']!r}")
+    A.cli("rm", "axtr2")
+    wait_for("axtr2 gone", lambda: not services("axtr2_") and not names("network", "axtr2_"), 60)
+
+
 def test_7_offline_reapply_after_wipe():
     A.stop()
     sh("docker service rm axtr1_web")
@@ -258,7 +311,8 @@ def main():
         rc = run([test_1_apply_converges, test_2_reapply_and_resync_send_no_mutations,
                   test_3_env_change_is_one_update_replicas_in_place,
                   test_4_removed_service_pruned_handmade_untouched, test_5_drift_repaired_within_2s,
-                  test_6_config_change_moves_service, test_7_offline_reapply_after_wipe,
+                  test_6_config_change_moves_service, test_6b_overrides_are_desired_state,
+                  test_6c_failing_tasks_degrade_the_stack, test_7_offline_reapply_after_wipe,
                   test_8_kill9_mid_apply_then_converge, test_9_dockerd_restart_recovered,
                   test_10_dry_run_exit_codes])
     finally:
