@@ -549,6 +549,50 @@ static void test_events_reconnect(void **state)
     fake_stop(f);
 }
 
+/* A burst far larger than what the client buffers before it pauses the transfer. */
+enum { FLOOD = 20000 };
+
+static void h_flood(struct fake *f, int fd, const char *method, const char *path, int no)
+{
+    stream_headers(fd, "application/json");
+    struct buf b = BUF_INIT(1 << 24);
+    for (int i = 1; i <= FLOOD; i++)
+        buf_printf(&b, "{\"n\":%d,\"pad\":\"%0100d\"}\n", i, 0);
+    for (size_t off = 0; off < b.len; off += 65536)
+        chunk(fd, b.data + off, b.len - off < 65536 ? b.len - off : 65536);
+    buf_release(&b);
+    hold_open(f, fd);
+}
+
+struct flood_seen {
+    int n;
+    bool in_order;
+};
+
+static void flood_event(json_t *e, void *ud)
+{
+    struct flood_seen *s = ud;
+    s->n++;
+    if (json_integer_value(json_object_get(e, "n")) != s->n)
+        s->in_order = false;
+}
+
+static void test_events_flood(void **state)
+{
+    struct fake *f = fake_start("1.41", h_flood);
+    struct docker *d = client(f, NULL);
+    struct flood_seen s = {.in_order = true};
+    struct docker_events *ev = docker_events_open(d, NULL, flood_event, NULL, &s);
+    uint64_t end = tu_now_ms() + 20000;
+    while (s.n < FLOOD && tu_now_ms() < end)
+        ev_run(loop, EVRUN_ONCE);
+    assert_int_equal(s.n, FLOOD);
+    assert_true(s.in_order);
+    docker_events_close(ev);
+    docker_free(d);
+    fake_stop(f);
+}
+
 /* ---- logs: frames split across reads, TTY, limits ----------------------------------------- */
 
 static void h_logs(struct fake *f, int fd, const char *method, const char *path, int no)
@@ -675,6 +719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mutation_counter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
