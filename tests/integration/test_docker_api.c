@@ -147,6 +147,12 @@ static void test_swarm_nodes(void **state)
     assert_int_equal(res->error, DOCKER_ERR_HTTP);
     assert_non_null(strstr(res->message, "already part of a swarm"));
     docker_result_free(res);
+    /* leaving without force as the last manager is refused before anything happens */
+    res = sync_req(docker_swarm_leave(dk, false, NULL, NULL));
+    assert_int_equal(res->error, DOCKER_ERR_HTTP);
+    assert_int_equal(res->status, 503);
+    assert_non_null(strstr(res->message, "--force"));
+    docker_result_free(res);
 }
 
 /* ---- services ----------------------------------------------------------------------------- */
