@@ -23,6 +23,8 @@
 struct backoff {
     enum obj_kind kind;
     char *name;
+    char *stack;
+    char *error; /* the last failure, for the stack's status while it waits */
     unsigned failures;
     int64_t not_before;
 };
@@ -122,16 +124,18 @@ static void backoff_clear(struct reconciler *r, enum obj_kind kind, const char *
     if (!b)
         return;
     free(b->name);
+    free(b->stack);
+    free(b->error);
     *b = r->backoff[--r->n_backoff];
 }
 
 /* Exponential: 1 s, 2 s, 4 s, ... up to 60 s, with ±20 % jitter. Returns the delay. */
-static int64_t backoff_fail(struct reconciler *r, enum obj_kind kind, const char *name)
+static int64_t backoff_fail(struct reconciler *r, const struct plan_step *st, const char *error)
 {
-    struct backoff *b = backoff_find(r, kind, name);
+    struct backoff *b = backoff_find(r, st->kind, st->name);
     if (!b) {
         struct backoff *n = realloc(r->backoff, (r->n_backoff + 1) * sizeof(*n));
-        char *dup = strdup(name);
+        char *dup = strdup(st->name);
         if (!n || !dup) {
             free(dup);
             if (n)
@@ -140,8 +144,12 @@ static int64_t backoff_fail(struct reconciler *r, enum obj_kind kind, const char
         }
         r->backoff = n;
         b = &r->backoff[r->n_backoff++];
-        *b = (struct backoff){.kind = kind, .name = dup};
+        *b = (struct backoff){.kind = st->kind, .name = dup};
     }
+    free(b->stack);
+    free(b->error);
+    b->stack = st->stack ? strdup(st->stack) : NULL;
+    b->error = error ? strdup(error) : NULL;
     b->failures++;
     int64_t delay = BACKOFF_MIN_MS;
     for (unsigned i = 1; i < b->failures && delay < BACKOFF_MAX_MS; i++)
@@ -151,6 +159,15 @@ static int64_t backoff_fail(struct reconciler *r, enum obj_kind kind, const char
     delay = delay * (80 + rand() % 41) / 100;
     b->not_before = now_ms() + delay;
     return delay;
+}
+
+/* The last failure of an object of this stack that waits for its retry, or NULL. */
+static const char *backoff_stack_error(struct reconciler *r, const char *stack)
+{
+    for (size_t i = 0; i < r->n_backoff; i++)
+        if (r->backoff[i].stack && streq(r->backoff[i].stack, stack))
+            return r->backoff[i].error ? r->backoff[i].error : "failed; retrying";
+    return NULL;
 }
 
 static void schedule_retry(struct reconciler *r)
@@ -338,9 +355,12 @@ static void stack_status(struct reconciler *r, struct pass *p, const struct desi
         set_status(r, s->name, STORE_STATE_FAILED, s->error, NULL);
         return;
     }
+    /* A failed step keeps the stack failed until it succeeds: no flapping meanwhile. */
+    if (!apply_error)
+        apply_error = backoff_stack_error(r, s->name);
     if (apply_error) {
         set_status(r, s->name, STORE_STATE_FAILED, apply_error, NULL);
-        return;
+        return; /* the retry timer brings the next pass */
     }
     json_t *services = json_array();
     struct buf reason = BUF_INIT(4096);
@@ -542,7 +562,7 @@ static void after_apply(struct reconciler *r, struct pass *p)
                 backoff_clear(r, st->kind, st->name);
                 continue;
             }
-            int64_t delay = backoff_fail(r, st->kind, st->name);
+            int64_t delay = backoff_fail(r, st, o->error);
             event(r, LOG_LEVEL_ERROR, s->name, st->name, "failed to %s %s %s: %s; retry in %.1fs",
                   plan_action_name(st->action), obj_kind_name(st->kind), st->name, o->error,
                   (double)delay / 1000.0);
@@ -763,8 +783,11 @@ struct reconciler *reconciler_free(struct reconciler *r)
     ev_timer_stop(r->loop, &r->retry);
     docker_events_close(r->events);
     pass_free(r->pass);
-    for (size_t i = 0; i < r->n_backoff; i++)
+    for (size_t i = 0; i < r->n_backoff; i++) {
         free(r->backoff[i].name);
+        free(r->backoff[i].stack);
+        free(r->backoff[i].error);
+    }
     free(r->backoff);
     for (size_t i = 0; i < r->n_prev; i++)
         free(r->prev_services[i]);

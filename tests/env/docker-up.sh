@@ -50,7 +50,10 @@ for _ in $(seq 1 60); do
     sleep 0.5
 done
 
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+# The image carries the version of its recipe: an image made by an older recipe is made again.
+RECIPE=2
+have=$(docker image inspect -f '{{index .Config.Labels "io.axion.test-image"}}' "$IMAGE" 2>/dev/null || true)
+if [ "$have" != "$RECIPE" ]; then
     echo "docker-up: making $IMAGE from busybox-static" >&2
     root=$(mktemp -d)
     trap 'rm -rf "$root"' EXIT
@@ -61,6 +64,7 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     done
     echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
     echo 'root:x:0:' >"$root/etc/group"
-    tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$IMAGE" >/dev/null
+    tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' \
+        -c "LABEL io.axion.test-image=$RECIPE" - "$IMAGE" >/dev/null
 fi
 echo "docker-up: ready (swarm active, image $IMAGE)" >&2
