@@ -1222,20 +1222,20 @@ static void print_text(const PbBatch *b, FILE *out)
         const PbDisk *d = h->disks[i];
         fmt_rate(x, sizeof(x), d->read_bytes_per_s);
         fmt_rate(y, sizeof(y), d->write_bytes_per_s);
-        fprintf(out, "DISK  %-12s read %-10s write %-10s util %.1f%%\n", d->name, x, y,
+        fprintf(out, "DISK  %-15s read %-10s write %-10s util %.1f%%\n", d->name, x, y,
                 d->util_pct);
     }
     for (size_t i = 0; h && i < h->n_interfaces; i++) {
         const PbNetIf *n = h->interfaces[i];
         fmt_rate(x, sizeof(x), n->rx_bytes_per_s);
         fmt_rate(y, sizeof(y), n->tx_bytes_per_s);
-        fprintf(out, "NET   %-12s rx %-10s tx %-10s\n", n->name, x, y);
+        fprintf(out, "NET   %-15s rx %-10s tx %s\n", n->name, x, y);
     }
     for (size_t i = 0; h && i < h->n_filesystems; i++) {
         const PbFs *f = h->filesystems[i];
         uint64_t used = f->total_bytes - f->free_bytes;
         fmt_pair(x, sizeof(x), (double)used, (double)f->total_bytes, true);
-        fprintf(out, "FS    %-12s %s (%.1f%%)\n", f->path, x,
+        fprintf(out, "FS    %-15s %s (%.1f%%)\n", f->path, x,
                 f->total_bytes ? (double)used * 100.0 / (double)f->total_bytes : 0);
     }
     fputc('\n', out);
