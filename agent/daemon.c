@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "agent/cli.h"
+#include "agent/collector.h"
 #include "agent/sdnotify.h"
 #include "drivers/docker/docker.h"
 #include "lib/log.h"
@@ -23,6 +24,7 @@ struct daemon {
     struct store *store;
     struct docker *docker;
     struct reconciler *reconciler;
+    struct collector *collector;
     struct local_listener *local;
     struct policy_rules policy;
     ev_signal sigterm, sigint, sighup;
@@ -115,6 +117,12 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
     r = reconciler_start(d->reconciler);
     if (r < 0)
         return log_errno(r, "failed to start the reconciler");
+    /* Telemetry is not essential: without it the agent still reconciles. */
+    r = collector_new(d->loop, cfg, d->docker, d->store, &d->collector);
+    if (r == 0)
+        r = collector_start(d->collector);
+    if (r < 0)
+        log_errno(r, "telemetry disabled: failed to start the collector");
     return 0;
 }
 
@@ -156,6 +164,7 @@ int daemon_run(struct config *cfg, const char *config_path, bool reset_corrupt)
     ev_signal_stop(d.loop, &d.sighup);
     ev_timer_stop(d.loop, &d.watchdog);
     local_listener_free(d.local);
+    collector_free(d.collector);
     reconciler_free(d.reconciler);
     docker_free(d.docker);
     store_close(d.store);

@@ -64,6 +64,7 @@ class Agent:
             "AXION_AGENT__LOCAL__SOCKET": os.path.join(self.dir, "agent.sock"),
             "AXION_AGENT__DOCKER__SOCKET": self.proxy_sock,
             "AXION_AGENT__RECONCILE__RESYNC_INTERVAL": "30s",
+            "AXION_AGENT__TELEMETRY__INTERVAL": "1s",
         })
         self.proxy = None
         self.daemon = None

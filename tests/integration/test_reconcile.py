@@ -4,6 +4,7 @@
 Each check below is one criterion of the reconciler issue; they run in order on one agent
 (stack names axtr*), and every Docker object they make starts with "axtr"."""
 
+import json
 import os
 import re
 import signal
@@ -75,6 +76,22 @@ def test_1_apply_converges():
     text = A.cli("status", "axtr1").stdout
     if "converged" not in text or "web" not in text:
         raise Failed(f"status text: {text}")
+
+
+def test_1b_top_shows_the_stack():
+    def sample():
+        p = A.cli("top", "--output", "json", check=False)
+        if p.returncode != 0:
+            return None
+        j = json.loads(p.stdout)
+        mine = [c for c in j.get("containers", []) if c.get("stack") == "axtr1"]
+        return len(mine) == 3 and (j, mine)
+    j, mine = wait_for("top to show axtr1's 3 containers", sample, 30)
+    if {c.get("service") for c in mine} != {"axtr1_web", "axtr1_worker"}:
+        raise Failed(f"services in top: {[c.get('service') for c in mine]}")
+    text = A.cli("top").stdout
+    if "CONTAINER ID" not in text or "axtr1_web." not in text or "MEM USAGE / LIMIT" not in text:
+        raise Failed(f"top text: {text}")
 
 
 def test_2_reapply_and_resync_send_no_mutations():
@@ -308,7 +325,8 @@ def main():
     A = Agent("rec")
     try:
         A.start()
-        rc = run([test_1_apply_converges, test_2_reapply_and_resync_send_no_mutations,
+        rc = run([test_1_apply_converges, test_1b_top_shows_the_stack,
+                  test_2_reapply_and_resync_send_no_mutations,
                   test_3_env_change_is_one_update_replicas_in_place,
                   test_4_removed_service_pruned_handmade_untouched, test_5_drift_repaired_within_2s,
                   test_6_config_change_moves_service, test_6b_overrides_are_desired_state,

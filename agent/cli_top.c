@@ -1,0 +1,74 @@
+/* `axion-agent top [--output json]`: the latest telemetry sample the daemon stored, printed like
+ * `docker stats --no-stream` after a host summary. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/cli.h"
+#include "agent/telemetry.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+int cli_top(struct cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            if (streq(optarg, "json"))
+                json = true;
+            else if (!streq(optarg, "text")) {
+                fprintf(stderr, "axion-agent top: --output: expected text or json, got \"%s\"\n",
+                        optarg);
+                return 1;
+            }
+            break;
+        case 'h':
+            printf("Usage: axion-agent top [--output text|json]\n\n"
+                   "Shows the latest telemetry sample of the running daemon (taken every\n"
+                   "telemetry.interval from cgroups and /proc): host CPU, memory, load, disks,\n"
+                   "network, and per container CPU %%, memory, network and block I/O, pids,\n"
+                   "like `docker stats --no-stream`.\n");
+            return 0;
+        default:
+            return 1;
+        }
+    }
+    struct config cfg;
+    if (cli_load_config(ctx, &cfg) < 0)
+        return 1;
+    struct store *st = NULL;
+    void *payload = NULL;
+    size_t len = 0;
+    int64_t ts = 0;
+    int rc = 1;
+    if (cli_open_store(&cfg, STORE_OPEN_EXISTING, &st) < 0)
+        goto out;
+    int r = store_get_telemetry(st, &ts, &payload, &len);
+    if (r == -ENOENT) {
+        fprintf(stderr, "axion-agent top: no sample yet (is the daemon running? it takes one "
+                        "every telemetry.interval)\n");
+        goto out;
+    }
+    if (r < 0) {
+        fprintf(stderr, "axion-agent top: %s\n", store_errmsg(st));
+        goto out;
+    }
+    r = telemetry_print(payload, len, stdout, json);
+    if (r < 0) {
+        fprintf(stderr, "axion-agent top: the stored sample is unreadable: %s\n", strerror(-r));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(payload);
+    store_close(st);
+    config_free(&cfg);
+    return rc;
+}
