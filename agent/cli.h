@@ -1,6 +1,7 @@
 /* The command-line interface: one function per subcommand, sharing the global options. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "agent/config.h"
@@ -36,6 +37,9 @@ struct policy_rules;
 struct desired_opts;
 void cli_desired_opts(const struct config *cfg, struct policy_rules *policy,
                       struct desired_opts *ret);
+
+/* --output text|json: sets *ret_json, or prints the error naming cmd and returns -EINVAL. */
+int cli_output_flag(const char *v, bool *ret_json, const char *cmd);
 
 const struct cli_command *cli_find(const char *name);
 const struct cli_command *cli_commands(size_t *ret_n);

@@ -32,14 +32,8 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
             stack = optarg;
             break;
         case 'o':
-            if (streq(optarg, "json"))
-                json = true;
-            else if (!streq(optarg, "text")) {
-                fprintf(stderr,
-                        "axion-agent reconcile: --output: expected text or json, got \"%s\"\n",
-                        optarg);
+            if (cli_output_flag(optarg, &json, "reconcile") < 0)
                 return 1;
-            }
             break;
         case 'h':
             printf("Usage: axion-agent reconcile [--dry-run] [--stack S] [--output text|json]\n\n"

@@ -575,7 +575,7 @@ static void print_status_text(json_t *o)
     }
 }
 
-static int output_flag(const char *v, bool *ret_json, const char *cmd)
+int cli_output_flag(const char *v, bool *ret_json, const char *cmd)
 {
     if (streq(v, "json"))
         *ret_json = true;
@@ -602,7 +602,7 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv)
                    "the last apply and recent events.\n");
             return 0;
         }
-        if (c != 'o' || output_flag(optarg, &json, "status") < 0)
+        if (c != 'o' || cli_output_flag(optarg, &json, "status") < 0)
             return 1;
     }
     const char *only = optind < argc ? argv[optind] : NULL;
@@ -681,7 +681,7 @@ int cli_events(struct cli_ctx *ctx, int argc, char **argv)
             break;
         }
         case 'o':
-            if (output_flag(optarg, &json, "events") < 0)
+            if (cli_output_flag(optarg, &json, "events") < 0)
                 return 1;
             break;
         case 'h':

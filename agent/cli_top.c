@@ -21,13 +21,8 @@ int cli_top(struct cli_ctx *ctx, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
-            if (streq(optarg, "json"))
-                json = true;
-            else if (!streq(optarg, "text")) {
-                fprintf(stderr, "axion-agent top: --output: expected text or json, got \"%s\"\n",
-                        optarg);
+            if (cli_output_flag(optarg, &json, "top") < 0)
                 return 1;
-            }
             break;
         case 'h':
             printf("Usage: axion-agent top [--output text|json]\n\n"
