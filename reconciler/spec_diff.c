@@ -23,11 +23,13 @@ static const struct {
     {"TaskTemplate.Runtime", "\"container\""},
     {"UpdateConfig", "{\"Parallelism\":1,\"FailureAction\":\"pause\",\"Monitor\":5000000000,"
                      "\"MaxFailureRatio\":0,\"Order\":\"stop-first\"}"},
+    {"UpdateConfig.Parallelism", "1"},
     {"UpdateConfig.FailureAction", "\"pause\""},
     {"UpdateConfig.Monitor", "5000000000"},
     {"UpdateConfig.Order", "\"stop-first\""},
     {"RollbackConfig", "{\"Parallelism\":1,\"FailureAction\":\"pause\",\"Monitor\":5000000000,"
                        "\"MaxFailureRatio\":0,\"Order\":\"stop-first\"}"},
+    {"RollbackConfig.Parallelism", "1"},
     {"RollbackConfig.FailureAction", "\"pause\""},
     {"RollbackConfig.Monitor", "5000000000"},
     {"RollbackConfig.Order", "\"stop-first\""},
@@ -159,8 +161,18 @@ static void diff_key(struct differ *d, const char *key, const json_t *want, cons
     int n = snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", key);
     size_t nl = n > 0 && (size_t)n < cap - plen ? plen + (size_t)n : plen;
     if (!want) {
-        if (!is_zero(have) && !is_default(path, have))
+        if (is_zero(have) || is_default(path, have)) {
+            /* nothing the desired spec would change */
+        } else if (json_is_object(have)) {
+            json_t *empty = json_object();
+            if (!empty)
+                d->err = -ENOMEM;
+            else
+                diff(d, empty, have, path, nl, cap);
+            json_decref(empty);
+        } else {
             report(d, path);
+        }
     } else if (!have) {
         if (!is_zero(want))
             report(d, path);
