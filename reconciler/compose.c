@@ -183,7 +183,14 @@ static int expected(struct loader *l, const struct compose_ynode *n, const struc
 {
     char got[128];
     describe(n, v, got, sizeof(got));
-    return fail(l, n, "expected %s, got %s", want, got);
+    enum compose_ytype t = v ? v->type : n->type;
+    bool plain = n->kind == COMPOSE_YSCALAR && n->plain;
+    const char *hint = "";
+    if (plain && t == COMPOSE_YBOOL && !strstr(want, "boolean"))
+        hint = " (YAML reads it as a boolean: quote it)";
+    else if (plain && t == COMPOSE_YNULL && !strstr(want, "null"))
+        hint = " (YAML reads it as null: quote it)";
+    return fail(l, n, "expected %s, got %s%s", want, got, hint);
 }
 
 /* Reads a scalar, interpolating strings. */

@@ -301,17 +301,63 @@ struct builder {
     bool have_root;
 };
 
+/* The path of the node frame `upto` is building (or, for upto == depth, of the node being
+ * added to the innermost frame): keys of the maps, [n] of the lists. */
+static void b_path(const struct builder *b, size_t upto, const char *extra, char *out, size_t len)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < upto && k + 1 < len; i++) {
+        const struct frame *f = &b->stack[i];
+        int n;
+        if (f->node->kind == COMPOSE_YMAP) {
+            if (f->n % 2 == 0)
+                break; /* a key is being read, not a value */
+            const struct compose_ynode *key = f->items[f->n - 1];
+            const char *ks = key->kind == COMPOSE_YSCALAR ? key->str : "?";
+            n = snprintf(out + k, len - k, "%s%s", k ? "." : "", ks);
+        } else {
+            n = snprintf(out + k, len - k, "[%zu]", f->n);
+        }
+        if (n < 0 || (size_t)n >= len - k)
+            break;
+        k += (size_t)n;
+    }
+    if (extra && k + 1 < len)
+        snprintf(out + k, len - k, "%s%s", k ? "." : "", extra);
+}
+
 static int b_error(struct builder *b, unsigned line, unsigned col, int r, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* An error at the node being added to the innermost frame. */
 static int b_error(struct builder *b, unsigned line, unsigned col, int r, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[512], path[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    compose_error_set(b->err, b->file, line, col, NULL, "%s", msg);
+    b_path(b, b->depth, NULL, path, sizeof(path));
+    compose_error_set(b->err, b->file, line, col, path, "%s", msg);
+    return r;
+}
+
+static int b_error_in(struct builder *b, size_t upto, const char *extra, unsigned line,
+                      unsigned col, int r, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* An error at the node frame `upto` builds (extra: a key under it). */
+static int b_error_in(struct builder *b, size_t upto, const char *extra, unsigned line,
+                      unsigned col, int r, const char *fmt, ...)
+{
+    char msg[512], path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    b_path(b, upto, extra, path, sizeof(path));
+    compose_error_set(b->err, b->file, line, col, path, "%s", msg);
     return r;
 }
 
@@ -322,14 +368,14 @@ static int b_weigh(struct builder *b, struct compose_ynode *parent,
     if (child->height + 1 > parent->height)
         parent->height = child->height + 1;
     if (parent->weight > COMPOSE_MAX_NODES)
-        return b_error(b, parent->line, parent->col, -E2BIG,
-                       "the document expands to more than %d nodes (aliases and merge keys "
-                       "included)",
-                       COMPOSE_MAX_NODES);
+        return b_error_in(b, b->depth - 1, NULL, parent->line, parent->col, -E2BIG,
+                          "the document expands to more than %d nodes (aliases and merge keys "
+                          "included)",
+                          COMPOSE_MAX_NODES);
     if (parent->height > COMPOSE_MAX_DEPTH)
-        return b_error(b, parent->line, parent->col, -E2BIG,
-                       "the document nests deeper than %d levels (aliases included)",
-                       COMPOSE_MAX_DEPTH);
+        return b_error_in(b, b->depth - 1, NULL, parent->line, parent->col, -E2BIG,
+                          "the document nests deeper than %d levels (aliases included)",
+                          COMPOSE_MAX_DEPTH);
     return 0;
 }
 
@@ -512,12 +558,15 @@ static int b_finish_map(struct builder *b, struct frame *f)
         if (is_merge_key(k))
             continue;
         if (k->kind != COMPOSE_YSCALAR || k->type != COMPOSE_YSTR) {
-            r = b_error(b, k->line, k->col, -EINVAL, "expected a string key, got %s",
-                        compose_yaml_describe(k));
+            r = b_error_in(b, b->depth - 1, NULL, k->line, k->col, -EINVAL,
+                           "expected a string key, got %s%s%s%s", compose_yaml_describe(k),
+                           k->kind == COMPOSE_YSCALAR ? " (" : "",
+                           k->kind == COMPOSE_YSCALAR ? k->str : "",
+                           k->kind == COMPOSE_YSCALAR ? ")" : "");
             goto out;
         }
         if (strtab_find(&seen, k->str, k->len)) {
-            r = b_error(b, k->line, k->col, -EINVAL, "duplicate key \"%s\"", k->str);
+            r = b_error_in(b, b->depth - 1, k->str, k->line, k->col, -EINVAL, "duplicate key");
             goto out;
         }
         r = strtab_put(&seen, k->str, k->len, NULL);
@@ -538,17 +587,18 @@ static int b_finish_map(struct builder *b, struct frame *f)
         } else if (v->kind == COMPOSE_YSEQ) {
             for (size_t j = 0; j < v->n && r >= 0; j++) {
                 if (v->vals[j]->kind != COMPOSE_YMAP) {
-                    r = b_error(b, v->vals[j]->line, v->vals[j]->col, -EINVAL,
-                                "a merge key (<<) takes a mapping or a list of mappings, got %s",
-                                compose_yaml_describe(v->vals[j]));
+                    r = b_error_in(b, b->depth - 1, "<<", v->vals[j]->line, v->vals[j]->col,
+                                   -EINVAL,
+                                   "a merge key takes a mapping or a list of mappings, got %s",
+                                   compose_yaml_describe(v->vals[j]));
                     break;
                 }
                 r = b_merge_from(b, m, &seen, &keys, &vals, &n, &cap, v->vals[j]);
             }
         } else {
-            r = b_error(b, v->line, v->col, -EINVAL,
-                        "a merge key (<<) takes a mapping or a list of mappings, got %s",
-                        compose_yaml_describe(v));
+            r = b_error_in(b, b->depth - 1, "<<", v->line, v->col, -EINVAL,
+                           "a merge key takes a mapping or a list of mappings, got %s",
+                           compose_yaml_describe(v));
         }
         if (r < 0)
             goto out;

@@ -1436,7 +1436,8 @@ int spec_convert(const struct compose_project *p, const struct spec_input *in,
         spec_stack_free(st);
         return r;
     }
-    qsort(st->objects, st->n_objects, sizeof(*st->objects), cmp_object);
+    if (st->n_objects)
+        qsort(st->objects, st->n_objects, sizeof(*st->objects), cmp_object);
     *ret_stack = st;
     return 0;
 }

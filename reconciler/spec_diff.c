@@ -161,12 +161,16 @@ static void diff_key(struct differ *d, const char *key, const json_t *want, cons
     int n = snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", key);
     size_t nl = n > 0 && (size_t)n < cap - plen ? plen + (size_t)n : plen;
     if (!want) {
-        if (json_is_object(have) && !is_default(path, have)) {
-            /* An object the Engine filled in: each of its fields must be a default. */
-            const char *k;
-            json_t *v;
-            json_object_foreach((json_t *)have, k, v) diff_key(d, k, NULL, v, path, nl, cap);
-        } else if (!is_zero(have) && !is_default(path, have)) {
+        if (is_zero(have) || is_default(path, have)) {
+            /* nothing the desired spec would change */
+        } else if (json_is_object(have)) {
+            json_t *empty = json_object();
+            if (!empty)
+                d->err = -ENOMEM;
+            else
+                diff(d, empty, have, path, nl, cap);
+            json_decref(empty);
+        } else {
             report(d, path);
         }
     } else if (!have) {

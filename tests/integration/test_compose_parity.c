@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -770,6 +771,10 @@ static int cmp_name(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    /* Tests run under flock: no process started from here (docker-up.sh may start dockerd)
+     * may inherit the lock's descriptor and hold the lock after we are gone. */
+    for (int fd = 3; fd < 1024; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
     const char *src = getenv("AXION_SOURCE_DIR");
     if (!src) {
         fprintf(stderr, "AXION_SOURCE_DIR is not set\n");
