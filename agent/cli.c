@@ -39,16 +39,21 @@ void cli_ctx_release(struct cli_ctx *ctx)
     ctx->n_flags = 0;
 }
 
-int cli_load_config(struct cli_ctx *ctx, struct config *ret)
+static struct config_source config_source(const struct cli_ctx *ctx)
 {
-    char err[1024] = "";
-    struct config_source src = {
+    return (struct config_source){
         .path = ctx->config_path,
         .path_required = ctx->config_path != NULL,
         .env = environ,
         .flags = (const char *const *)ctx->flags,
         .n_flags = ctx->n_flags,
     };
+}
+
+int cli_load_config(struct cli_ctx *ctx, struct config *ret)
+{
+    char err[1024] = "";
+    struct config_source src = config_source(ctx);
     int r = config_load(&src, ret, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "axion-agent: %s\n", *err ? err : strerror(-r));
@@ -93,7 +98,8 @@ int cli_run(struct cli_ctx *ctx, int argc, char **argv)
     struct config cfg;
     if (cli_load_config(ctx, &cfg) < 0)
         return 1;
-    int r = daemon_run(&cfg, ctx->config_path ? ctx->config_path : "", reset_corrupt);
+    struct config_source src = config_source(ctx);
+    int r = daemon_run(&cfg, &src, ctx->log_level, reset_corrupt);
     config_free(&cfg);
     return r < 0 ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "agent/cli.h"
 #include "agent/collector.h"
@@ -20,7 +21,8 @@
 struct daemon {
     struct ev_loop *loop;
     struct config *cfg;
-    const char *config_path;
+    const struct config_source *src; /* what SIGHUP reloads: file and flags as at start */
+    const char *log_level;           /* --log-level, or NULL */
     struct store *store;
     struct docker *docker;
     struct reconciler *reconciler;
@@ -58,17 +60,24 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     struct daemon *d = w->data;
     extern char **environ;
     struct config next;
-    char err[1024];
-    struct config_source src = {
-        .path = d->config_path && *d->config_path ? d->config_path : NULL,
-        .path_required = d->config_path && *d->config_path,
-        .env = environ,
-    };
-    sdnotify_send("RELOADING=1");
+    char err[1024], state[64];
+    struct config_source src = *d->src;
+    src.env = environ;
+    if (d->stopping) {
+        log_warnx("received %s while stopping, not reloading", strsignal(w->signum));
+        return;
+    }
+    /* systemd wants the CLOCK_MONOTONIC time of the reload's start with RELOADING=1. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
+    sdnotify_send(state);
     if (config_load(&src, &next, err, sizeof(err)) < 0) {
         log_error("reload failed, keeping the running config: %s", err);
     } else {
-        int lvl = log_level_from_string(next.agent.log_level);
+        /* --log-level is for the whole run; the flags and environment apply as at start. */
+        int lvl = log_level_from_string(d->log_level ? d->log_level : next.agent.log_level);
         if (lvl >= 0)
             log_set_level((enum log_level)lvl);
         log_info("config reloaded (log level; other changes take effect at restart)");
@@ -93,6 +102,9 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
 {
     struct config *cfg = d->cfg;
     int r = cli_open_store(cfg, reset_corrupt ? STORE_OPEN_RESET_CORRUPT : 0, &d->store);
+    if (r == -EBADMSG && !reset_corrupt)
+        fprintf(stderr, "axion-agent: 'run --reset-corrupt-store' moves it aside (it is kept, "
+                        "renamed) and starts with an empty store\n");
     if (r < 0)
         return r;
     struct docker_opts dko = {.timeout_ms = cfg->docker.request_timeout_ms};
@@ -126,9 +138,10 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
     return 0;
 }
 
-int daemon_run(struct config *cfg, const char *config_path, bool reset_corrupt)
+int daemon_run(struct config *cfg, const struct config_source *src, const char *log_level,
+               bool reset_corrupt)
 {
-    struct daemon d = {.cfg = cfg, .config_path = config_path};
+    struct daemon d = {.cfg = cfg, .src = src, .log_level = log_level};
     d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
     if (!d.loop)
         return log_errno(-ENOMEM, "failed to create the event loop");
@@ -157,6 +170,7 @@ int daemon_run(struct config *cfg, const char *config_path, bool reset_corrupt)
                 cfg->agent.id, cfg->docker.socket, cfg->local.enabled ? ", local mode" : "");
         sdnotify_send("READY=1\nSTATUS=running");
         ev_run(d.loop, 0);
+        log_info("agent stopped");
     }
 
     ev_signal_stop(d.loop, &d.sigterm);
@@ -168,6 +182,5 @@ int daemon_run(struct config *cfg, const char *config_path, bool reset_corrupt)
     reconciler_free(d.reconciler);
     docker_free(d.docker);
     store_close(d.store);
-    log_info("agent stopped");
     return r;
 }

@@ -5,7 +5,10 @@
 
 #include <stdbool.h>
 
-/* Runs until SIGTERM or SIGINT. config_path is what SIGHUP reloads ("" for defaults only).
+/* Runs until SIGTERM or SIGINT. src is what cfg was loaded from (file and flags; the
+ * environment is read again): SIGHUP reloads it and applies the log level, which log_level
+ * (--log-level, or NULL) overrides for the whole run. src must outlive the call.
  * reset_corrupt: a corrupt store is moved aside and a new one started (else it is an error).
  * Returns 0 after a graceful stop, negative errno when start-up failed. */
-int daemon_run(struct config *cfg, const char *config_path, bool reset_corrupt);
+int daemon_run(struct config *cfg, const struct config_source *src, const char *log_level,
+               bool reset_corrupt);

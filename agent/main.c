@@ -54,6 +54,11 @@ static void usage(FILE *f)
 
 int cli_help(struct cli_ctx *ctx, int argc, char **argv)
 {
+    if (argc > 1 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
+        printf("Usage: axion-agent help [COMMAND]\n\n"
+               "Shows the global options and the commands, or COMMAND's help.\n");
+        return 0;
+    }
     if (argc > 1) {
         const struct cli_command *c = cli_find(argv[1]);
         if (!c) {
@@ -87,7 +92,7 @@ int main(int argc, char **argv)
         {0},
     };
     struct cli_ctx ctx = {0};
-    int c;
+    int c, r = 1;
 
     log_init(LOG_LEVEL_INFO);
     /* '+': stop at the first non-option, the subcommand; it parses the rest. */
@@ -105,7 +110,7 @@ int main(int argc, char **argv)
                                         : NULL,
                              c == 'S' ? optarg : NULL) < 0) {
                 fprintf(stderr, "axion-agent: out of memory\n");
-                return 1;
+                goto out;
             }
             break;
         case 'l':
@@ -114,32 +119,34 @@ int main(int argc, char **argv)
                         "axion-agent: --log-level: expected error, warn, info or debug, got "
                         "\"%s\"\n",
                         optarg);
-                return 1;
+                goto out;
             }
             ctx.log_level = optarg;
             break;
         case 'h':
             usage(stdout);
-            return 0;
+            r = 0;
+            goto out;
         default:
             usage(stderr);
-            return 1;
+            goto out;
         }
     }
     if (optind >= argc) {
         usage(stderr);
-        return 1;
+        goto out;
     }
     const struct cli_command *cmd = cli_find(argv[optind]);
     if (!cmd) {
         fprintf(stderr, "axion-agent: unknown command '%s' (see 'axion-agent help')\n",
                 argv[optind]);
-        return 1;
+        goto out;
     }
     argc -= optind;
     argv += optind;
     optind = 0; /* reset getopt for the subcommand */
-    int r = cmd->fn(&ctx, argc, argv);
+    r = cmd->fn(&ctx, argc, argv);
+out:
     cli_ctx_release(&ctx);
     return r;
 }

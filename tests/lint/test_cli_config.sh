@@ -38,7 +38,7 @@ TOML
 # A good file: exit 0, origins, token masked.
 out=$(AXION_AGENT__RECONCILE__CONCURRENCY=8 "$bin" --config "$tmp/agent.toml" \
     --set kafka.brokers=a:9092,b:9092 config check) || fail "config check on a good file failed"
-echo "$out" | grep -qF "super-secret-token" && fail "the token is printed in clear"
+grep -qF "super-secret-token" <<<"$out" && fail "the token is printed in clear"
 for want in \
     "token = \"****\" # file $tmp/agent.toml:3" \
     "log_level = \"debug\" # file $tmp/agent.toml:4" \
@@ -47,13 +47,13 @@ for want in \
     "brokers = [\"a:9092\", \"b:9092\"] # flag --set kafka.brokers" \
     "state_dir = \"/var/lib/axion\" # default" \
     "# default (hostname)"; do
-    echo "$out" | grep -qF -- "$want" || { echo "$out" >&2; fail "output lacks: $want"; }
+    grep -qF -- "$want" <<<"$out" || { echo "$out" >&2; fail "output lacks: $want"; }
 done
 
 # The token from the environment is masked too, and names its variable.
 out=$(AXION_AGENT__AGENT__TOKEN=env-secret "$bin" -c "$tmp/agent.toml" config check)
-echo "$out" | grep -qF "env-secret" && fail "the env token is printed in clear"
-echo "$out" | grep -qxF 'token = "****" # env AXION_AGENT__AGENT__TOKEN' || fail "env token line"
+grep -qF "env-secret" <<<"$out" && fail "the env token is printed in clear"
+grep -qxF 'token = "****" # env AXION_AGENT__AGENT__TOKEN' <<<"$out" || fail "env token line"
 
 # A malformed file.
 printf '[agent]\ntoken = yes\n' >"$tmp/bad.toml"
