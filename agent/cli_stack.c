@@ -248,15 +248,10 @@ int cli_apply(struct cli_ctx *ctx, int argc, char **argv)
     struct desired_opts dopts;
     cli_desired_opts(&cfg, &policy, &dopts);
     char err[1024] = "";
-    r = desired_validate(stack, compose, len, vars_json, files_json, &dopts, stderr, err,
+    r = desired_validate(stack, manifest, compose, len, vars_json, files_json, &dopts, stderr, err,
                          sizeof(err));
     if (r < 0) {
-        /* The validator names the manifest "compose.yml"; say which file it was. */
-        const char *generic = "compose.yml:";
-        if (strncmp(err, generic, strlen(generic)) == 0)
-            fprintf(stderr, "axion-agent apply: %s:%s\n", manifest, err + strlen(generic));
-        else
-            fprintf(stderr, "axion-agent apply: %s\n", err);
+        fprintf(stderr, "axion-agent apply: %s\n", err);
         goto out;
     }
     if (cli_open_store(&cfg, 0, &st) < 0)

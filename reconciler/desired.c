@@ -82,14 +82,15 @@ static int inputs_load(struct inputs *in, const char *vars_json, const char *fil
 }
 
 /* Parses, checks the policy and converts one manifest. */
-static int build(const char *stack, const char *compose, size_t len, const struct inputs *in,
-                 const struct desired_opts *o, struct compose_project **ret_project,
-                 struct spec_stack **ret_spec, char *err, size_t errlen)
+static int build(const char *stack, const char *filename, const char *compose, size_t len,
+                 const struct inputs *in, const struct desired_opts *o,
+                 struct compose_project **ret_project, struct spec_stack **ret_spec, char *err,
+                 size_t errlen)
 {
     struct compose_error ce = {0};
     struct compose_vars vars = {in->vars, in->n_vars};
     struct compose_project *p = NULL;
-    int r = compose_parse(compose, len, "compose.yml", &vars, &p, &ce);
+    int r = compose_parse(compose, len, filename, &vars, &p, &ce);
     if (r == 0 && o->policy)
         r = policy_check(p, o->policy, &ce);
     struct spec_input si = {
@@ -238,7 +239,8 @@ static int load_stack(struct desired_state *st, struct store *store, const struc
     struct spec_stack *s = NULL;
     int r = inputs_load(&in, row->variables_json, row->files_json, why, sizeof(why));
     if (r == 0)
-        r = build(row->name, row->compose, row->compose_len, &in, o, &p, &s, why, sizeof(why));
+        r = build(row->name, "compose.yml", row->compose, row->compose_len, &in, o, &p, &s, why,
+                  sizeof(why));
     inputs_release(&in);
     compose_project_free(p);
     if (r == -ENOMEM)
@@ -362,16 +364,16 @@ const struct desired_stack *desired_find_stack(const struct desired_state *ds, c
     return NULL;
 }
 
-int desired_validate(const char *stack, const char *compose, size_t len, const char *vars_json,
-                     const char *files_json, const struct desired_opts *o, FILE *warn_out,
-                     char *err, size_t errlen)
+int desired_validate(const char *stack, const char *filename, const char *compose, size_t len,
+                     const char *vars_json, const char *files_json, const struct desired_opts *o,
+                     FILE *warn_out, char *err, size_t errlen)
 {
     struct inputs in;
     struct compose_project *p = NULL;
     struct spec_stack *s = NULL;
     int r = inputs_load(&in, vars_json, files_json, err, errlen);
     if (r == 0)
-        r = build(stack, compose, len, &in, o, &p, &s, err, errlen);
+        r = build(stack, filename, compose, len, &in, o, &p, &s, err, errlen);
     if (r == 0 && warn_out)
         for (size_t i = 0; i < s->n_warnings; i++)
             fprintf(warn_out, "warning: %s\n", s->warnings[i]);

@@ -59,11 +59,12 @@ void desired_release(struct desired_state *ds);
 const struct desired_stack *desired_find_stack(const struct desired_state *ds, const char *name);
 
 /* Validates a manifest the way the loop will build it (parse, policy, convert), without the
- * store: what `apply` runs before it writes. 0, or -EINVAL with the error in err. Warnings (keys
+ * store: what `apply` runs before it writes. filename names the manifest in messages. 0, or
+ * -EINVAL with the error in err. Warnings (keys
  * Swarm ignores) are printed to warn_out when it is not NULL. */
-int desired_validate(const char *stack, const char *compose, size_t len, const char *vars_json,
-                     const char *files_json, const struct desired_opts *o, FILE *warn_out,
-                     char *err, size_t errlen);
+int desired_validate(const char *stack, const char *filename, const char *compose, size_t len,
+                     const char *vars_json, const char *files_json, const struct desired_opts *o,
+                     FILE *warn_out, char *err, size_t errlen);
 
 /* The files a manifest names (configs'/secrets' `file:`, services' `env_file`), as written, for
  * the CLI to attach. 0, or the parse error's negative errno. */
