@@ -271,7 +271,10 @@ static int container_attach(struct telemetry *t, struct tcont *c, pid_t pid)
     return 0;
 }
 
-int telemetry_add_container(struct telemetry *t, const struct telemetry_container_info *info)
+/* Adds or updates; refresh: an existing container with the same pid has everything read at the
+ * next cycle (an explicit add), or keeps its tiers (a resync through set_containers). */
+static int container_upsert(struct telemetry *t, const struct telemetry_container_info *info,
+                            bool refresh)
 {
     if (!info || !info->id)
         return -EINVAL;
@@ -281,7 +284,7 @@ int telemetry_add_container(struct telemetry *t, const struct telemetry_containe
             int r = container_attach(t, c, info->pid);
             if (r < 0)
                 return r;
-        } else {
+        } else if (refresh) {
             c->refresh = true;
         }
         return container_set_labels(c, info);
@@ -315,7 +318,15 @@ int telemetry_add_container(struct telemetry *t, const struct telemetry_containe
     /* Spread the detail and limits reads of the containers over the cycles. */
     c->phase = t->next_phase++;
     t->c[t->n_c++] = c;
+    if (c->net_fd < 0)
+        log_msg(LOG_LEVEL_DEBUG, NULL, "telemetry: container %.12s: no network figures (pid %d)",
+                c->id, (int)c->pid);
     return 0;
+}
+
+int telemetry_add_container(struct telemetry *t, const struct telemetry_container_info *info)
+{
+    return container_upsert(t, info, true);
 }
 
 int telemetry_remove_container(struct telemetry *t, const char *id)
@@ -347,7 +358,7 @@ int telemetry_set_containers(struct telemetry *t, const struct telemetry_contain
     }
     int missing = 0;
     for (size_t j = 0; j < n; j++) {
-        int r = telemetry_add_container(t, &v[j]);
+        int r = container_upsert(t, &v[j], false);
         if (r == -ENOENT)
             missing++;
         else if (r < 0)

@@ -89,9 +89,10 @@ int telemetry_add_sink(struct telemetry *t, const struct telemetry_sink *s);
 int telemetry_add_container(struct telemetry *t, const struct telemetry_container_info *c);
 /* Returns 0 or -ENOENT. */
 int telemetry_remove_container(struct telemetry *t, const char *id);
-/* Makes the set exactly v[0..n): others are removed, known ones keep their state (rates go
- * on). Returns the number of containers whose cgroup could not be found (left out), or a
- * negative errno (-EINVAL, -ENOSPC, -ENOMEM: the set is then partly updated). */
+/* Makes the set exactly v[0..n): others are removed, known ones keep their state (rates and
+ * tiers go on; labels and pids are updated as by telemetry_add_container). Returns the number of
+ * containers whose cgroup could not be found (left out), or a negative errno (-EINVAL, -ENOSPC,
+ * -ENOMEM: the set is then partly updated). */
 int telemetry_set_containers(struct telemetry *t, const struct telemetry_container_info *v,
                              size_t n);
 size_t telemetry_container_count(const struct telemetry *t);

@@ -77,7 +77,9 @@ static int gap_ms = 100;
 
 static struct telemetry *make_collector(unsigned detail_every, size_t n)
 {
-    struct telemetry_options o = {.detail_every = detail_every, .limits_every = detail_every};
+    /* detail_every 1: every file every cycle; else limits at their default (10 x detail) */
+    struct telemetry_options o = {.detail_every = detail_every,
+                                  .limits_every = detail_every == 1 ? 1 : 0};
     struct telemetry *t;
     int r = telemetry_new(&o, &t);
     if (r < 0) {
@@ -362,10 +364,12 @@ int main(int argc, char **argv)
     struct agent_result host = bench_agent(0, 0, cycles);
     struct agent_result all = bench_agent(1, n_items, cycles);
     struct agent_result tiered = bench_agent(0, n_items, cycles);
+    struct agent_result slow = bench_agent(12, n_items, cycles);
     gap_ms = gap;
     struct agent_result host_c = bench_agent(0, 0, cold);
     struct agent_result all_c = bench_agent(1, n_items, cold);
     struct agent_result tiered_c = bench_agent(0, n_items, cold);
+    struct agent_result slow_c = bench_agent(12, n_items, cold);
     long rss, hwm;
     status_kb("VmRSS", &rss);
     status_kb("VmHWM", &hwm);
@@ -391,6 +395,8 @@ int main(int argc, char **argv)
         {"every file every cycle, cycles apart", &all_c, true},
         {"default tiers, back-to-back", &tiered, true},
         {"default tiers, cycles apart", &tiered_c, true},
+        {"detail every 12 cycles, back-to-back", &slow, true},
+        {"detail every 12 cycles, cycles apart", &slow_c, true},
         {"host alone (no containers), back-to-back", &host, false},
         {"host alone (no containers), cycles apart", &host_c, false},
     };

@@ -461,13 +461,19 @@ static void test_tiering(void **state)
     assert_int_equal(telemetry_collect(t, T0 + 50000, &s), 0);
     assert_int_equal(find(s->batch, ID_A)->pids->limit, 4096);
 
-    /* Added again (a Docker "update" event): everything at the next cycle, rates go on. */
+    /* A resync of the set does not force the limits to be read ... */
     put(&f, pmax, "8192\n");
+    assert_int_equal(telemetry_set_containers(t, &info_a, 1), 0);
+    assert_int_equal(telemetry_collect(t, T0 + 55000, &s), 0); /* seq 7 */
+    assert_int_equal(find(s->batch, ID_A)->pids->limit, 4096);
+
+    /* ... adding it again (a Docker "update" event) does: everything at the next cycle, and
+     * rates go on. */
     assert_int_equal(telemetry_add_container(t, &info_a), 0);
-    assert_int_equal(telemetry_collect(t, T0 + 60000, &s), 0); /* seq 7 */
+    assert_int_equal(telemetry_collect(t, T0 + 65000, &s), 0); /* seq 8 */
     a = find(s->batch, ID_A);
     assert_int_equal(a->pids->limit, 8192);
-    assert_int_equal(a->detail_timestamp_ms, T0 + 60000);
+    assert_int_equal(a->detail_timestamp_ms, T0 + 65000);
     assert_int_equal(s->batch->interval_ms, 10000);
     telemetry_free(t);
     fixture_free(&f);
