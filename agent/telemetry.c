@@ -47,11 +47,14 @@ struct tcont {
     pid_t pid;
     struct cgroup_handle *cg;
     int net_fd;
-    unsigned phase;  /* detail files are read when (seq + phase) % detail_every == 0 */
-    bool gone;       /* its cgroup was removed: skipped until re-added or removed */
-    bool sampled;    /* st holds an earlier complete reading */
-    bool skip;       /* this cycle */
-    bool detail_now; /* this cycle reads the detail files */
+    unsigned phase;        /* detail files are read when (seq + phase) % detail_every == 0 */
+    bool gone;             /* its cgroup was removed: skipped until re-added or removed */
+    bool sampled;          /* st holds an earlier complete reading */
+    bool skip;             /* this cycle */
+    bool detail_now;       /* this cycle reads the detail files */
+    bool limits_now;       /* ... and the limits */
+    bool refresh;          /* read everything next cycle */
+    uint64_t memstat_base; /* memory usage when memory.stat was last read */
     bool have_net, staged_have_net;
     uint32_t read_ok; /* files read this cycle, bit per enum cgroup_file */
     uint32_t warned;  /* files whose read error was logged once */
@@ -105,7 +108,7 @@ static const char *const host_files[H_MAX_] = {
 
 struct telemetry {
     char *proc_root, *docker_root, *agent_id, *hostname;
-    unsigned detail_every;
+    unsigned detail_every, limits_every;
     size_t max_containers;
     struct cgroup_fs *fs; /* NULL: no cgroup hierarchy found */
     struct readbuf rb;
@@ -268,7 +271,10 @@ static int container_attach(struct telemetry *t, struct tcont *c, pid_t pid)
     return 0;
 }
 
-int telemetry_add_container(struct telemetry *t, const struct telemetry_container_info *info)
+/* Adds or updates; refresh: an existing container with the same pid has everything read at the
+ * next cycle (an explicit add), or keeps its tiers (a resync through set_containers). */
+static int container_upsert(struct telemetry *t, const struct telemetry_container_info *info,
+                            bool refresh)
 {
     if (!info || !info->id)
         return -EINVAL;
@@ -278,6 +284,8 @@ int telemetry_add_container(struct telemetry *t, const struct telemetry_containe
             int r = container_attach(t, c, info->pid);
             if (r < 0)
                 return r;
+        } else if (refresh) {
+            c->refresh = true;
         }
         return container_set_labels(c, info);
     }
@@ -307,9 +315,18 @@ int telemetry_add_container(struct telemetry *t, const struct telemetry_containe
         container_free(c);
         return r;
     }
-    c->phase = t->next_phase++ % t->detail_every;
+    /* Spread the detail and limits reads of the containers over the cycles. */
+    c->phase = t->next_phase++;
     t->c[t->n_c++] = c;
+    if (c->net_fd < 0)
+        log_msg(LOG_LEVEL_DEBUG, NULL, "telemetry: container %.12s: no network figures (pid %d)",
+                c->id, (int)c->pid);
     return 0;
+}
+
+int telemetry_add_container(struct telemetry *t, const struct telemetry_container_info *info)
+{
+    return container_upsert(t, info, true);
 }
 
 int telemetry_remove_container(struct telemetry *t, const char *id)
@@ -341,7 +358,7 @@ int telemetry_set_containers(struct telemetry *t, const struct telemetry_contain
     }
     int missing = 0;
     for (size_t j = 0; j < n; j++) {
-        int r = telemetry_add_container(t, &v[j]);
+        int r = container_upsert(t, &v[j], false);
         if (r == -ENOENT)
             missing++;
         else if (r < 0)
@@ -384,6 +401,8 @@ int telemetry_new(const struct telemetry_options *o, struct telemetry **ret)
         (r = dup_opt(&t->hostname, o->hostname, host)) < 0)
         goto fail;
     t->detail_every = o->detail_every ? o->detail_every : TELEMETRY_DEFAULT_DETAIL_EVERY;
+    t->limits_every =
+        o->limits_every ? o->limits_every : t->detail_every * TELEMETRY_DEFAULT_LIMITS_FACTOR;
     t->max_containers = o->max_containers ? o->max_containers : TELEMETRY_DEFAULT_MAX_CONTAINERS;
     if ((r = readbuf_init(&t->rb, 64 << 10, READBUF_DEFAULT_MAX)) < 0)
         goto fail;
@@ -809,7 +828,9 @@ static void collect_host(struct telemetry *t, bool detail)
     }
     t->hpsi_ts = t->now;
     t->host.pressure = any_psi ? &t->hpress : NULL;
-    host_filesystems(t);
+    /* Filesystem usage moves slowly: with the detail files. */
+    if (detail)
+        host_filesystems(t);
 }
 
 /* ---- one cycle ----------------------------------------------------------------------------- */
@@ -822,6 +843,18 @@ static void warn_container(struct tcont *c, uint32_t bit, const char *what, int 
     log_msg(LOG_LEVEL_WARN, NULL, "telemetry: container %.12s: %s: %s", c->id, what, strerror(-r));
 }
 
+/* memory.stat is read again before its turn when memory usage (read earlier in the same cycle)
+ * moved by more than an eighth, or 8 MiB, since: the working set then stays right. */
+static bool memory_moved(const struct tcont *c)
+{
+    if (!(c->staged.have & CGROUP_HAVE_MEM_CURRENT))
+        return false;
+    uint64_t cur = c->staged.mem_current, base = c->memstat_base;
+    uint64_t d = cur > base ? cur - base : base - cur;
+    uint64_t limit = base / 8 > (8u << 20) ? base / 8 : (8u << 20);
+    return d > limit;
+}
+
 static bool wants(const struct tcont *c, enum cgroup_file f)
 {
     switch (cgroup_file_tier(f)) {
@@ -829,8 +862,12 @@ static bool wants(const struct tcont *c, enum cgroup_file f)
         return true;
     case CGROUP_TIER_DETAIL:
         return c->detail_now;
+    case CGROUP_TIER_LIMITS:
+        return c->limits_now;
     case CGROUP_TIER_THROTTLE:
-        return c->detail_now || ((c->st.have & CGROUP_HAVE_CPU_QUOTA) && c->st.cpu_quota_us > 0);
+        return c->limits_now || ((c->st.have & CGROUP_HAVE_CPU_QUOTA) && c->st.cpu_quota_us > 0);
+    case CGROUP_TIER_MEMSTAT:
+        return c->detail_now || memory_moved(c);
     }
     return true;
 }
@@ -851,6 +888,8 @@ static void read_cgroups(struct telemetry *t)
             int r = cgroup_handle_read(c->cg, f, &t->rb, &c->staged);
             if (r == 0) {
                 c->read_ok |= 1u << f;
+                if (cgroup_file_tier(f) == CGROUP_TIER_MEMSTAT)
+                    c->memstat_base = c->staged.mem_current;
             } else if (r == -ENODEV) {
                 c->gone = c->skip = true;
                 log_msg(LOG_LEVEL_DEBUG, NULL, "telemetry: container %.12s: cgroup gone", c->id);
@@ -1039,7 +1078,10 @@ int telemetry_collect(struct telemetry *t, int64_t now, const struct telemetry_s
             continue;
         c->staged = c->st;
         c->staged_net = c->net;
-        c->detail_now = !c->sampled || every <= 1 || (t->seq + c->phase) % every == 0;
+        bool all = !c->sampled || c->refresh;
+        c->detail_now = all || every <= 1 || (t->seq + c->phase) % every == 0;
+        c->limits_now = all || t->limits_every <= 1 || (t->seq + c->phase) % t->limits_every == 0;
+        c->refresh = false;
     }
     read_cgroups(t);
     read_netns(t);
@@ -1135,7 +1177,8 @@ static void fmt_rate(char *out, size_t cap, double v)
 
 static void fmt_duration(char *out, size_t cap, double s)
 {
-    uint64_t t = (uint64_t)s;
+    /* from a stored message: any double, NaN included */
+    uint64_t t = s > 0 && s < 1e15 ? (uint64_t)s : 0;
     if (t >= 86400)
         snprintf(out, cap, "%llud%lluh", (unsigned long long)(t / 86400),
                  (unsigned long long)(t % 86400 / 3600));
@@ -1149,9 +1192,8 @@ static void fmt_duration(char *out, size_t cap, double s)
 
 /* What docker stats shows for one container. */
 struct stats_row {
-    double cpu_pct, mem_usage, mem_limit, mem_pct;
-    double net_rx, net_tx, blk_read, blk_write;
-    uint64_t pids;
+    double cpu_pct, mem_pct;
+    uint64_t mem_usage, mem_limit, net_rx, net_tx, blk_read, blk_write, pids;
 };
 
 static struct stats_row stats_row(const PbBatch *b, const PbContainer *c)
@@ -1160,24 +1202,29 @@ static struct stats_row stats_row(const PbBatch *b, const PbContainer *c)
     uint64_t host_mem = b->host && b->host->memory ? b->host->memory->total_bytes : 0;
     r.cpu_pct = c->cpu ? c->cpu->percent : 0;
     if (c->memory) {
-        r.mem_usage = (double)c->memory->working_set_bytes;
+        r.mem_usage = c->memory->working_set_bytes;
         /* docker stats shows the host's memory for a container without a limit */
         uint64_t lim = c->memory->limit_bytes;
         if (!lim || (host_mem && lim > host_mem))
             lim = host_mem;
-        r.mem_limit = (double)lim;
-        r.mem_pct = lim ? r.mem_usage * 100.0 / (double)lim : 0;
+        r.mem_limit = lim;
+        r.mem_pct = lim ? (double)r.mem_usage * 100.0 / (double)lim : 0;
     }
     if (c->net) {
-        r.net_rx = (double)c->net->rx_bytes;
-        r.net_tx = (double)c->net->tx_bytes;
+        r.net_rx = c->net->rx_bytes;
+        r.net_tx = c->net->tx_bytes;
     }
     if (c->io) {
-        r.blk_read = (double)c->io->read_bytes;
-        r.blk_write = (double)c->io->write_bytes;
+        r.blk_read = c->io->read_bytes;
+        r.blk_write = c->io->write_bytes;
     }
     r.pids = c->pids ? c->pids->current : 0;
     return r;
+}
+
+static uint64_t sub0(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
 }
 
 #define COLS 8
@@ -1202,7 +1249,7 @@ static void print_text(const PbBatch *b, FILE *out)
         uint64_t used =
             m->total_bytes > m->available_bytes ? m->total_bytes - m->available_bytes : 0;
         fmt_pair(x, sizeof(x), (double)used, (double)m->total_bytes, true);
-        fmt_pair(y, sizeof(y), (double)(m->swap_total_bytes - m->swap_free_bytes),
+        fmt_pair(y, sizeof(y), (double)sub0(m->swap_total_bytes, m->swap_free_bytes),
                  (double)m->swap_total_bytes, true);
         fmt_size(z, sizeof(z), (double)m->cached_bytes, true);
         fprintf(out, "MEM   %s (%.2f%%)  cached %s  swap %s  oom kills %llu\n", x,
@@ -1233,7 +1280,7 @@ static void print_text(const PbBatch *b, FILE *out)
     }
     for (size_t i = 0; h && i < h->n_filesystems; i++) {
         const PbFs *f = h->filesystems[i];
-        uint64_t used = f->total_bytes - f->free_bytes;
+        uint64_t used = sub0(f->total_bytes, f->free_bytes);
         fmt_pair(x, sizeof(x), (double)used, (double)f->total_bytes, true);
         fprintf(out, "FS    %-15s %s (%.1f%%)\n", f->path, x,
                 f->total_bytes ? (double)used * 100.0 / (double)f->total_bytes : 0);
@@ -1254,10 +1301,10 @@ static void print_text(const PbBatch *b, FILE *out)
         snprintf(cells[i][0], 96, "%.12s", c->id);
         snprintf(cells[i][1], 96, "%.80s", c->name[0] ? c->name : "-");
         snprintf(cells[i][2], 96, "%.2f%%", r.cpu_pct);
-        fmt_pair(cells[i][3], 96, r.mem_usage, r.mem_limit, true);
+        fmt_pair(cells[i][3], 96, (double)r.mem_usage, (double)r.mem_limit, true);
         snprintf(cells[i][4], 96, "%.2f%%", r.mem_pct);
-        fmt_pair(cells[i][5], 96, r.net_rx, r.net_tx, false);
-        fmt_pair(cells[i][6], 96, r.blk_read, r.blk_write, false);
+        fmt_pair(cells[i][5], 96, (double)r.net_rx, (double)r.net_tx, false);
+        fmt_pair(cells[i][6], 96, (double)r.blk_read, (double)r.blk_write, false);
         snprintf(cells[i][7], 96, "%llu", (unsigned long long)r.pids);
         for (int k = 0; k < COLS; k++)
             if (strlen(cells[i][k]) > w[k])
@@ -1272,13 +1319,36 @@ static void print_text(const PbBatch *b, FILE *out)
     free(cells);
 }
 
+/* uint64 → JSON integer (int64), saturating */
+static json_int_t jint(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v;
+}
+
+/* A JSON string; bytes that are not ASCII become '?' when the text is not valid UTF-8. */
+static json_t *jstr(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    char *c = strdup(s);
+    if (!c)
+        return NULL;
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    v = json_string(c);
+    free(c);
+    return v;
+}
+
 static json_t *psi_json(const PbPsi *p)
 {
     if (!p)
         return json_null();
     return json_pack("{s:f,s:f,s:I,s:I}", "some_pct", p->some_pct, "full_pct", p->full_pct,
-                     "some_total_us", (json_int_t)p->some_total_us, "full_total_us",
-                     (json_int_t)p->full_total_us);
+                     "some_total_us", jint(p->some_total_us), "full_total_us",
+                     jint(p->full_total_us));
 }
 
 static json_t *pressure_json(const PbPressure *p)
@@ -1294,9 +1364,9 @@ static json_t *host_json(const PbBatch *b)
     const PbHost *h = b->host;
     if (!h)
         return json_null();
-    json_t *o = json_pack("{s:i,s:f,s:[f,f,f],s:I,s:o}", "ncpu", (int)h->ncpu, "uptime_s",
+    json_t *o = json_pack("{s:I,s:f,s:[f,f,f],s:I,s:o}", "ncpu", (json_int_t)h->ncpu, "uptime_s",
                           h->uptime_s, "load", h->load1, h->load5, h->load15, "oom_kills",
-                          (json_int_t)h->oom_kills, "pressure", pressure_json(h->pressure));
+                          jint(h->oom_kills), "pressure", pressure_json(h->pressure));
     if (!o)
         return NULL;
     if (h->cpu)
@@ -1306,37 +1376,35 @@ static json_t *host_json(const PbBatch *b)
                                       h->cpu->system_pct, "iowait_pct", h->cpu->iowait_pct,
                                       "steal_pct", h->cpu->steal_pct));
     if (h->memory)
-        json_object_set_new(o, "memory",
-                            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "total_bytes",
-                                      (json_int_t)h->memory->total_bytes, "available_bytes",
-                                      (json_int_t)h->memory->available_bytes, "free_bytes",
-                                      (json_int_t)h->memory->free_bytes, "cached_bytes",
-                                      (json_int_t)h->memory->cached_bytes, "swap_total_bytes",
-                                      (json_int_t)h->memory->swap_total_bytes, "swap_free_bytes",
-                                      (json_int_t)h->memory->swap_free_bytes));
+        json_object_set_new(
+            o, "memory",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "total_bytes", jint(h->memory->total_bytes),
+                      "available_bytes", jint(h->memory->available_bytes), "free_bytes",
+                      jint(h->memory->free_bytes), "cached_bytes", jint(h->memory->cached_bytes),
+                      "swap_total_bytes", jint(h->memory->swap_total_bytes), "swap_free_bytes",
+                      jint(h->memory->swap_free_bytes)));
     json_t *disks = json_array(), *nets = json_array(), *fss = json_array();
     for (size_t i = 0; disks && i < h->n_disks; i++) {
         const PbDisk *d = h->disks[i];
-        json_array_append_new(
-            disks, json_pack("{s:s,s:I,s:I,s:f,s:f,s:f}", "name", d->name, "read_bytes",
-                             (json_int_t)d->read_bytes, "write_bytes", (json_int_t)d->write_bytes,
-                             "read_bytes_per_s", d->read_bytes_per_s, "write_bytes_per_s",
-                             d->write_bytes_per_s, "util_pct", d->util_pct));
+        json_array_append_new(disks, json_pack("{s:o,s:I,s:I,s:f,s:f,s:f}", "name", jstr(d->name),
+                                               "read_bytes", jint(d->read_bytes), "write_bytes",
+                                               jint(d->write_bytes), "read_bytes_per_s",
+                                               d->read_bytes_per_s, "write_bytes_per_s",
+                                               d->write_bytes_per_s, "util_pct", d->util_pct));
     }
     for (size_t i = 0; nets && i < h->n_interfaces; i++) {
         const PbNetIf *n = h->interfaces[i];
-        json_array_append_new(nets,
-                              json_pack("{s:s,s:I,s:I,s:f,s:f}", "name", n->name, "rx_bytes",
-                                        (json_int_t)n->rx_bytes, "tx_bytes",
-                                        (json_int_t)n->tx_bytes, "rx_bytes_per_s",
-                                        n->rx_bytes_per_s, "tx_bytes_per_s", n->tx_bytes_per_s));
+        json_array_append_new(
+            nets, json_pack("{s:o,s:I,s:I,s:f,s:f}", "name", jstr(n->name), "rx_bytes",
+                            jint(n->rx_bytes), "tx_bytes", jint(n->tx_bytes), "rx_bytes_per_s",
+                            n->rx_bytes_per_s, "tx_bytes_per_s", n->tx_bytes_per_s));
     }
     for (size_t i = 0; fss && i < h->n_filesystems; i++) {
         const PbFs *f = h->filesystems[i];
-        json_array_append_new(fss, json_pack("{s:s,s:I,s:I,s:I}", "path", f->path, "total_bytes",
-                                             (json_int_t)f->total_bytes, "free_bytes",
-                                             (json_int_t)f->free_bytes, "available_bytes",
-                                             (json_int_t)f->available_bytes));
+        json_array_append_new(fss,
+                              json_pack("{s:o,s:I,s:I,s:I}", "path", jstr(f->path), "total_bytes",
+                                        jint(f->total_bytes), "free_bytes", jint(f->free_bytes),
+                                        "available_bytes", jint(f->available_bytes)));
     }
     json_object_set_new(o, "disks", disks ? disks : json_null());
     json_object_set_new(o, "interfaces", nets ? nets : json_null());
@@ -1348,27 +1416,26 @@ static json_t *container_json(const PbBatch *b, const PbContainer *c)
 {
     struct stats_row r = stats_row(b, c);
     json_t *o = json_pack(
-        "{s:s,s:s,s:i,s:s,s:s,s:s,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "id", c->id,
-        "name", c->name, "pid", (int)c->pid, "service", c->service, "task", c->task, "stack",
-        c->stack, "cpu_percent", r.cpu_pct, "mem_usage_bytes", (json_int_t)r.mem_usage,
-        "mem_limit_bytes", (json_int_t)r.mem_limit, "mem_percent", r.mem_pct, "net_rx_bytes",
-        (json_int_t)r.net_rx, "net_tx_bytes", (json_int_t)r.net_tx, "block_read_bytes",
-        (json_int_t)r.blk_read, "block_write_bytes", (json_int_t)r.blk_write, "pids",
-        (json_int_t)r.pids, "pressure", pressure_json(c->pressure), "detail_timestamp_ms",
-        (json_int_t)c->detail_timestamp_ms);
+        "{s:o,s:o,s:I,s:o,s:o,s:o,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "id", jstr(c->id),
+        "name", jstr(c->name), "pid", (json_int_t)c->pid, "service", jstr(c->service), "task",
+        jstr(c->task), "stack", jstr(c->stack), "cpu_percent", r.cpu_pct, "mem_usage_bytes",
+        jint(r.mem_usage), "mem_limit_bytes", jint(r.mem_limit), "mem_percent", r.mem_pct,
+        "net_rx_bytes", jint(r.net_rx), "net_tx_bytes", jint(r.net_tx), "block_read_bytes",
+        jint(r.blk_read), "block_write_bytes", jint(r.blk_write), "pids", jint(r.pids), "pressure",
+        pressure_json(c->pressure), "detail_timestamp_ms", (json_int_t)c->detail_timestamp_ms);
     if (!o)
         return NULL;
     if (c->cpu) {
-        json_t *cpu = json_pack("{s:I,s:I,s:I,s:f}", "usage_ns", (json_int_t)c->cpu->usage_ns,
-                                "user_ns", (json_int_t)c->cpu->user_ns, "system_ns",
-                                (json_int_t)c->cpu->system_ns, "limit_cpus", c->cpu->limit_cpus);
+        json_t *cpu = json_pack("{s:I,s:I,s:I,s:f}", "usage_ns", jint(c->cpu->usage_ns), "user_ns",
+                                jint(c->cpu->user_ns), "system_ns", jint(c->cpu->system_ns),
+                                "limit_cpus", c->cpu->limit_cpus);
         if (cpu && c->cpu->throttling)
-            json_object_set_new(
-                cpu, "throttling",
-                json_pack("{s:I,s:I,s:I,s:f}", "periods", (json_int_t)c->cpu->throttling->periods,
-                          "throttled_periods", (json_int_t)c->cpu->throttling->throttled_periods,
-                          "throttled_ns", (json_int_t)c->cpu->throttling->throttled_ns,
-                          "throttled_pct", c->cpu->throttling->throttled_pct));
+            json_object_set_new(cpu, "throttling",
+                                json_pack("{s:I,s:I,s:I,s:f}", "periods",
+                                          jint(c->cpu->throttling->periods), "throttled_periods",
+                                          jint(c->cpu->throttling->throttled_periods),
+                                          "throttled_ns", jint(c->cpu->throttling->throttled_ns),
+                                          "throttled_pct", c->cpu->throttling->throttled_pct));
         json_object_set_new(o, "cpu", cpu ? cpu : json_null());
     }
     if (c->memory) {
@@ -1376,31 +1443,28 @@ static json_t *container_json(const PbBatch *b, const PbContainer *c)
         json_object_set_new(
             o, "memory",
             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "current_bytes",
-                      (json_int_t)m->current_bytes, "limit_bytes", (json_int_t)m->limit_bytes,
-                      "peak_bytes", (json_int_t)m->peak_bytes, "working_set_bytes",
-                      (json_int_t)m->working_set_bytes, "anon_bytes", (json_int_t)m->anon_bytes,
-                      "file_bytes", (json_int_t)m->file_bytes, "slab_bytes",
-                      (json_int_t)m->slab_bytes, "sock_bytes", (json_int_t)m->sock_bytes,
-                      "shmem_bytes", (json_int_t)m->shmem_bytes, "oom_events",
-                      (json_int_t)m->oom_events, "oom_kill_events",
-                      (json_int_t)m->oom_kill_events));
+                      jint(m->current_bytes), "limit_bytes", jint(m->limit_bytes), "peak_bytes",
+                      jint(m->peak_bytes), "working_set_bytes", jint(m->working_set_bytes),
+                      "anon_bytes", jint(m->anon_bytes), "file_bytes", jint(m->file_bytes),
+                      "slab_bytes", jint(m->slab_bytes), "sock_bytes", jint(m->sock_bytes),
+                      "shmem_bytes", jint(m->shmem_bytes), "oom_events", jint(m->oom_events),
+                      "oom_kill_events", jint(m->oom_kill_events)));
     }
     if (c->net)
         json_object_set_new(
             o, "net",
-            json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "rx_packets", (json_int_t)c->net->rx_packets,
-                      "tx_packets", (json_int_t)c->net->tx_packets, "rx_drops",
-                      (json_int_t)c->net->rx_drops, "tx_drops", (json_int_t)c->net->tx_drops,
-                      "rx_bytes_per_s", c->net->rx_bytes_per_s, "tx_bytes_per_s",
-                      c->net->tx_bytes_per_s));
+            json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "rx_packets", jint(c->net->rx_packets),
+                      "tx_packets", jint(c->net->tx_packets), "rx_drops", jint(c->net->rx_drops),
+                      "tx_drops", jint(c->net->tx_drops), "rx_bytes_per_s", c->net->rx_bytes_per_s,
+                      "tx_bytes_per_s", c->net->tx_bytes_per_s));
     if (c->io)
         json_object_set_new(o, "io",
-                            json_pack("{s:I,s:I,s:f,s:f}", "read_ops", (json_int_t)c->io->read_ops,
-                                      "write_ops", (json_int_t)c->io->write_ops, "read_bytes_per_s",
+                            json_pack("{s:I,s:I,s:f,s:f}", "read_ops", jint(c->io->read_ops),
+                                      "write_ops", jint(c->io->write_ops), "read_bytes_per_s",
                                       c->io->read_bytes_per_s, "write_bytes_per_s",
                                       c->io->write_bytes_per_s));
     if (c->pids)
-        json_object_set_new(o, "pids_limit", json_integer((json_int_t)c->pids->limit));
+        json_object_set_new(o, "pids_limit", json_integer(jint(c->pids->limit)));
     return o;
 }
 
@@ -1416,11 +1480,11 @@ static int print_json(const PbBatch *b, FILE *out)
     }
     json_t *host = cs ? host_json(b) : NULL;
     json_t *o =
-        host ? json_pack("{s:s,s:s,s:I,s:I,s:I,s:i,s:I,s:o,s:o}", "agent_id", b->agent_id,
-                         "hostname", b->hostname, "timestamp_ms", (json_int_t)b->timestamp_ms,
-                         "seq", (json_int_t)b->seq, "interval_ms", (json_int_t)b->interval_ms,
-                         "cgroup_version", (int)b->cgroup_version, "containers_skipped",
-                         (json_int_t)b->containers_skipped, "host", host, "containers", cs)
+        host ? json_pack("{s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "agent_id", jstr(b->agent_id),
+                         "hostname", jstr(b->hostname), "timestamp_ms", (json_int_t)b->timestamp_ms,
+                         "seq", jint(b->seq), "interval_ms", jint(b->interval_ms), "cgroup_version",
+                         (json_int_t)b->cgroup_version, "containers_skipped",
+                         jint(b->containers_skipped), "host", host, "containers", cs)
              : NULL;
     if (!o) {
         if (!host)

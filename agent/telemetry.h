@@ -19,6 +19,7 @@
 #include "telemetry.pb-c.h"
 
 #define TELEMETRY_DEFAULT_DETAIL_EVERY   6
+#define TELEMETRY_DEFAULT_LIMITS_FACTOR  10 /* limits_every = 10 x detail_every */
 #define TELEMETRY_DEFAULT_MAX_CONTAINERS 4096
 #define TELEMETRY_MAX_SINKS              8
 #define TELEMETRY_MAX_DEVICES            256 /* disks, and host network interfaces */
@@ -31,10 +32,13 @@ struct telemetry_options {
                                 "": none */
     const char *agent_id;    /* NULL: "" */
     const char *hostname;    /* NULL: gethostname() */
-    /* The detail files (memory.stat, io, PSI, limits, OOM events, /proc/vmstat) are read every
-     * detail_every cycles, staggered over the containers; the rest every cycle. 1: read
-     * everything every cycle. 0: TELEMETRY_DEFAULT_DETAIL_EVERY. */
+    /* What a cycle reads (docs/internals/telemetry.md): CPU usage, memory usage and network
+     * every cycle; the detail files (memory.stat, io, PSI, pids, OOM events, /proc/vmstat)
+     * every detail_every cycles, staggered over the containers (memory.stat sooner when memory
+     * usage moves); the limits (CPU quota, memory and pids limits) every limits_every cycles.
+     * 1 and 1: everything every cycle. 0: the defaults (6, and 10 times detail_every). */
     unsigned detail_every;
+    unsigned limits_every;
     size_t max_containers; /* 0: TELEMETRY_DEFAULT_MAX_CONTAINERS */
 };
 
@@ -75,17 +79,20 @@ struct telemetry *telemetry_free(struct telemetry *t);
 
 int telemetry_add_sink(struct telemetry *t, const struct telemetry_sink *s);
 
-/* Adds a container, or updates the one with the same id (labels; a new pid finds its cgroup and
- * network namespace again, for a restarted container). Returns 0; -ENOENT when its cgroup cannot
- * be found (it is not added); -EINVAL for a bad id; -ENOSPC past max_containers; -ENOMEM.
+/* Adds a container, or updates the one with the same id: labels; a new pid finds its cgroup and
+ * network namespace again (a restarted container); the same pid has every file read at the next
+ * cycle (call it on a Docker "update" event so new limits show at once). Returns 0; -ENOENT when
+ * its cgroup cannot be found (it is not added); -EINVAL for a bad id; -ENOSPC past
+ * max_containers; -ENOMEM.
  * The collector holds the container's network namespace open until it is removed: remove
  * containers when they stop. */
 int telemetry_add_container(struct telemetry *t, const struct telemetry_container_info *c);
 /* Returns 0 or -ENOENT. */
 int telemetry_remove_container(struct telemetry *t, const char *id);
-/* Makes the set exactly v[0..n): others are removed, known ones keep their state (rates go
- * on). Returns the number of containers whose cgroup could not be found (left out), or a
- * negative errno (-EINVAL, -ENOSPC, -ENOMEM: the set is then partly updated). */
+/* Makes the set exactly v[0..n): others are removed, known ones keep their state (rates and
+ * tiers go on; labels and pids are updated as by telemetry_add_container). Returns the number of
+ * containers whose cgroup could not be found (left out), or a negative errno (-EINVAL, -ENOSPC,
+ * -ENOMEM: the set is then partly updated). */
 int telemetry_set_containers(struct telemetry *t, const struct telemetry_container_info *v,
                              size_t n);
 size_t telemetry_container_count(const struct telemetry *t);

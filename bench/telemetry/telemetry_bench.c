@@ -2,7 +2,7 @@
  * for the same containers, in one run. Reads "<id> <pid> [name]" lines on stdin (run.sh makes
  * them). Not a test: it asserts nothing, it measures and prints.
  *
- *   telemetry-bench [--cycles N] [--docker-runs N] [--no-docker] < containers
+ *   telemetry-bench [--cycles N] [--gap-ms N] [--docker-runs N] [--no-docker] < containers
  *   telemetry-bench --print [--json] < containers     collect twice, 1 s apart, and print
  *
  * The agent's cost is the CPU time (user + system) of this process over N back-to-back cycles,
@@ -73,20 +73,24 @@ static void read_items(void)
     }
 }
 
-static struct telemetry *make_collector(unsigned detail_every)
+static int gap_ms = 100;
+
+static struct telemetry *make_collector(unsigned detail_every, size_t n)
 {
-    struct telemetry_options o = {.detail_every = detail_every};
+    /* detail_every 1: every file every cycle; else limits at their default (10 x detail) */
+    struct telemetry_options o = {.detail_every = detail_every,
+                                  .limits_every = detail_every == 1 ? 1 : 0};
     struct telemetry *t;
     int r = telemetry_new(&o, &t);
     if (r < 0) {
         fprintf(stderr, "telemetry_new: %s\n", strerror(-r));
         exit(1);
     }
-    struct telemetry_container_info *v = calloc(n_items ? n_items : 1, sizeof(*v));
-    for (size_t i = 0; i < n_items; i++)
+    struct telemetry_container_info *v = calloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
         v[i] = (struct telemetry_container_info){
             .id = items[i].id, .name = items[i].name, .pid = items[i].pid};
-    r = telemetry_set_containers(t, v, n_items);
+    r = telemetry_set_containers(t, v, n);
     free(v);
     if (r != 0)
         fprintf(stderr, "telemetry_set_containers: %d (%s)\n", r, r < 0 ? strerror(-r) : "missing");
@@ -107,10 +111,10 @@ static void count_sink(void *ud, const uint8_t *buf, size_t len, const struct te
     r->sampled = s->n_containers;
 }
 
-static struct agent_result bench_agent(unsigned detail_every, int cycles)
+static struct agent_result bench_agent(unsigned detail_every, size_t n, int cycles)
 {
     struct agent_result res = {0};
-    struct telemetry *t = make_collector(detail_every);
+    struct telemetry *t = make_collector(detail_every, n);
     struct telemetry_sink sink = {count_sink, &res};
     telemetry_add_sink(t, &sink);
     double c0 = self_cpu_s(), w0 = mono_s();
@@ -119,12 +123,19 @@ static struct agent_result bench_agent(unsigned detail_every, int cycles)
     res.first_wall_us = (mono_s() - w0) * 1e6;
     /* A second untimed cycle: every lazily opened file is open now. */
     telemetry_collect(t, now_ms(), NULL);
-    c0 = self_cpu_s();
-    w0 = mono_s();
-    for (int i = 0; i < cycles; i++)
+    /* Cycles a little apart, so that caches are not all warm from the previous one. */
+    double cpu = 0, wall = 0;
+    for (int i = 0; i < cycles; i++) {
+        if (gap_ms)
+            usleep((useconds_t)gap_ms * 1000);
+        c0 = self_cpu_s();
+        w0 = mono_s();
         telemetry_collect(t, now_ms(), NULL);
-    res.cpu_us = (self_cpu_s() - c0) * 1e6 / cycles;
-    res.wall_us = (mono_s() - w0) * 1e6 / cycles;
+        cpu += self_cpu_s() - c0;
+        wall += mono_s() - w0;
+    }
+    res.cpu_us = cpu * 1e6 / cycles;
+    res.wall_us = wall * 1e6 / cycles;
     telemetry_free(t);
     return res;
 }
@@ -296,7 +307,7 @@ static void copy_emit(void *ud, const uint8_t *buf, size_t len, const struct tel
 
 static int print_mode(bool json)
 {
-    struct telemetry *t = make_collector(1);
+    struct telemetry *t = make_collector(1, n_items);
     struct copy_sink cs = {0};
     struct telemetry_sink sink = {copy_emit, &cs};
     telemetry_add_sink(t, &sink);
@@ -313,13 +324,15 @@ static int print_mode(bool json)
 
 int main(int argc, char **argv)
 {
-    int cycles = 200, docker_runs = 3;
+    int cycles = 300, docker_runs = 3;
     bool docker = true, print = false, json = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cycles") == 0 && i + 1 < argc)
             cycles = atoi(argv[++i]);
         else if (strcmp(argv[i], "--docker-runs") == 0 && i + 1 < argc)
             docker_runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--gap-ms") == 0 && i + 1 < argc)
+            gap_ms = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-docker") == 0)
             docker = false;
         else if (strcmp(argv[i], "--print") == 0)
@@ -328,7 +341,7 @@ int main(int argc, char **argv)
             json = true;
         else {
             fprintf(stderr,
-                    "usage: %s [--cycles N] [--docker-runs N] [--no-docker] "
+                    "usage: %s [--cycles N] [--gap-ms N] [--docker-runs N] [--no-docker] "
                     "[--print [--json]] < 'id pid name' lines\n",
                     argv[0]);
             return 2;
@@ -343,13 +356,25 @@ int main(int argc, char **argv)
         return print_mode(json);
 
     struct mallinfo2 m0 = mallinfo2();
-    struct agent_result all = bench_agent(1, cycles);
-    struct agent_result tiered = bench_agent(0, cycles);
+    /* Back-to-back cycles (warm caches), then cycles gap_ms apart: in the daemon a cycle runs
+     * every telemetry.interval, so the second is the realistic one. */
+    int cold = cycles / 3 > 0 ? cycles / 3 : 1;
+    int gap = gap_ms;
+    gap_ms = 0;
+    struct agent_result host = bench_agent(0, 0, cycles);
+    struct agent_result all = bench_agent(1, n_items, cycles);
+    struct agent_result tiered = bench_agent(0, n_items, cycles);
+    struct agent_result slow = bench_agent(12, n_items, cycles);
+    gap_ms = gap;
+    struct agent_result host_c = bench_agent(0, 0, cold);
+    struct agent_result all_c = bench_agent(1, n_items, cold);
+    struct agent_result tiered_c = bench_agent(0, n_items, cold);
+    struct agent_result slow_c = bench_agent(12, n_items, cold);
     long rss, hwm;
     status_kb("VmRSS", &rss);
     status_kb("VmHWM", &hwm);
     /* Heap the collector holds with every container added (measured on a fresh one). */
-    struct telemetry *t = make_collector(0);
+    struct telemetry *t = make_collector(0, n_items);
     telemetry_collect(t, now_ms(), NULL);
     struct mallinfo2 m1 = mallinfo2();
     telemetry_free(t);
@@ -357,15 +382,36 @@ int main(int argc, char **argv)
     size_t n = n_items ? n_items : 1;
     printf("containers: %zu (sampled %zu)\n", n_items, all.sampled);
     printf("batch size: %zu bytes\n\n", all.bytes);
-    printf("%-44s %12s %12s %16s\n", "agent, one collection cycle", "CPU us", "wall us",
-           "CPU us/container");
-    printf("%-44s %12.1f %12.1f %16.2f\n", "first cycle (opens the files)", all.first_cpu_us,
+    printf("%-46s %10s %10s %12s\n", "agent, one collection cycle", "CPU us", "wall us",
+           "CPU us/ctr");
+    printf("%-46s %10.1f %10.1f %12.2f\n", "first cycle (opens the files)", all.first_cpu_us,
            all.first_wall_us, all.first_cpu_us / (double)n);
-    printf("%-44s %12.1f %12.1f %16.2f\n", "every file every cycle (detail_every=1)", all.cpu_us,
-           all.wall_us, all.cpu_us / (double)n);
-    printf("%-44s %12.1f %12.1f %16.2f\n", "default (detail_every=6, amortized)", tiered.cpu_us,
-           tiered.wall_us, tiered.cpu_us / (double)n);
-    printf("(mean of %d back-to-back cycles each)\n", cycles);
+    struct {
+        const char *name;
+        const struct agent_result *r;
+        bool per;
+    } rows[] = {
+        {"every file every cycle, back-to-back", &all, true},
+        {"every file every cycle, cycles apart", &all_c, true},
+        {"default tiers, back-to-back", &tiered, true},
+        {"default tiers, cycles apart", &tiered_c, true},
+        {"detail every 12 cycles, back-to-back", &slow, true},
+        {"detail every 12 cycles, cycles apart", &slow_c, true},
+        {"host alone (no containers), back-to-back", &host, false},
+        {"host alone (no containers), cycles apart", &host_c, false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (rows[i].per)
+            printf("%-46s %10.1f %10.1f %12.2f\n", rows[i].name, rows[i].r->cpu_us,
+                   rows[i].r->wall_us, rows[i].r->cpu_us / (double)n);
+        else
+            printf("%-46s %10.1f %10.1f %12s\n", rows[i].name, rows[i].r->cpu_us,
+                   rows[i].r->wall_us, "-");
+    }
+    printf("(means of %d back-to-back cycles, and of %d cycles %d ms apart; default tiers:\n"
+           " detail files every %d cycles, limits every %d, amortized)\n",
+           cycles, cold, gap_ms, TELEMETRY_DEFAULT_DETAIL_EVERY,
+           TELEMETRY_DEFAULT_DETAIL_EVERY * TELEMETRY_DEFAULT_LIMITS_FACTOR);
     printf("agent RSS: %ld KiB (peak %ld KiB); collector heap with %zu containers: %zu KiB\n\n",
            rss, hwm, n_items, (m1.uordblks > m0.uordblks ? m1.uordblks - m0.uordblks : 0) / 1024);
     if (!docker || !n_items)
@@ -401,14 +447,18 @@ int main(int argc, char **argv)
 
     printf("ratios against the baseline `docker stats --no-stream` (median of %d runs):\n",
            docker_runs);
-    printf("  CPU, every file every cycle: %.0fx less (idle-corrected %.0fx)\n",
-           med_total / all.cpu_us, med_net / all.cpu_us);
-    printf("  CPU, default tiering:        %.0fx less (idle-corrected %.0fx)\n",
-           med_total / tiered.cpu_us, med_net / tiered.cpu_us);
-    printf("  wall, every file every cycle: %.0fx less\n", med_wall / all.wall_us);
-    printf("  wall, default tiering:        %.0fx less\n", med_wall / tiered.wall_us);
-    printf("  docker stats CPU per container: %.0f us (agent: %.2f us all files, %.2f us "
-           "default)\n",
-           med_total / (double)n, all.cpu_us / (double)n, tiered.cpu_us / (double)n);
+    printf("  %-38s %8s %14s %8s\n", "agent", "CPU", "CPU idle-corr.", "wall");
+    const struct {
+        const char *name;
+        const struct agent_result *r;
+    } cmp[] = {
+        {"every file, back-to-back", &all},       {"every file, cycles apart", &all_c},
+        {"default tiers, back-to-back", &tiered}, {"default tiers, cycles apart", &tiered_c},
+        {"detail every 12, back-to-back", &slow}, {"detail every 12, cycles apart", &slow_c},
+    };
+    for (size_t i = 0; i < sizeof(cmp) / sizeof(cmp[0]); i++)
+        printf("  %-38s %7.0fx %13.0fx %7.0fx\n", cmp[i].name, med_total / cmp[i].r->cpu_us,
+               med_net / cmp[i].r->cpu_us, med_wall / cmp[i].r->wall_us);
+    printf("  docker stats CPU per container: %.0f us\n", med_total / (double)n);
     return 0;
 }

@@ -21,28 +21,28 @@ static const struct {
     enum cgroup_tier tier;
 } file_info[CGROUP_FILE_MAX_] = {
     [CGROUP_V2_CPU_STAT] = {"cpu.stat", CGROUP_CTRL_UNIFIED, CGROUP_TIER_FAST},
-    [CGROUP_V2_CPU_MAX] = {"cpu.max", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
+    [CGROUP_V2_CPU_MAX] = {"cpu.max", CGROUP_CTRL_UNIFIED, CGROUP_TIER_LIMITS},
     [CGROUP_V2_MEMORY_CURRENT] = {"memory.current", CGROUP_CTRL_UNIFIED, CGROUP_TIER_FAST},
-    [CGROUP_V2_MEMORY_MAX] = {"memory.max", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
+    [CGROUP_V2_MEMORY_MAX] = {"memory.max", CGROUP_CTRL_UNIFIED, CGROUP_TIER_LIMITS},
     [CGROUP_V2_MEMORY_PEAK] = {"memory.peak", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
-    [CGROUP_V2_MEMORY_STAT] = {"memory.stat", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
+    [CGROUP_V2_MEMORY_STAT] = {"memory.stat", CGROUP_CTRL_UNIFIED, CGROUP_TIER_MEMSTAT},
     [CGROUP_V2_MEMORY_EVENTS] = {"memory.events", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
     [CGROUP_V2_IO_STAT] = {"io.stat", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
-    [CGROUP_V2_PIDS_CURRENT] = {"pids.current", CGROUP_CTRL_UNIFIED, CGROUP_TIER_FAST},
-    [CGROUP_V2_PIDS_MAX] = {"pids.max", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
+    [CGROUP_V2_PIDS_CURRENT] = {"pids.current", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
+    [CGROUP_V2_PIDS_MAX] = {"pids.max", CGROUP_CTRL_UNIFIED, CGROUP_TIER_LIMITS},
     [CGROUP_CPU_PRESSURE] = {"cpu.pressure", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
     [CGROUP_MEMORY_PRESSURE] = {"memory.pressure", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
     [CGROUP_IO_PRESSURE] = {"io.pressure", CGROUP_CTRL_UNIFIED, CGROUP_TIER_DETAIL},
     [CGROUP_V1_CPUACCT_USAGE] = {"cpuacct.usage", CGROUP_CTRL_CPUACCT, CGROUP_TIER_FAST},
     [CGROUP_V1_CPUACCT_STAT] = {"cpuacct.stat", CGROUP_CTRL_CPUACCT, CGROUP_TIER_DETAIL},
     [CGROUP_V1_CPU_STAT] = {"cpu.stat", CGROUP_CTRL_CPU, CGROUP_TIER_THROTTLE},
-    [CGROUP_V1_CPU_CFS_QUOTA] = {"cpu.cfs_quota_us", CGROUP_CTRL_CPU, CGROUP_TIER_DETAIL},
-    [CGROUP_V1_CPU_CFS_PERIOD] = {"cpu.cfs_period_us", CGROUP_CTRL_CPU, CGROUP_TIER_DETAIL},
+    [CGROUP_V1_CPU_CFS_QUOTA] = {"cpu.cfs_quota_us", CGROUP_CTRL_CPU, CGROUP_TIER_LIMITS},
+    [CGROUP_V1_CPU_CFS_PERIOD] = {"cpu.cfs_period_us", CGROUP_CTRL_CPU, CGROUP_TIER_LIMITS},
     [CGROUP_V1_MEMORY_USAGE] = {"memory.usage_in_bytes", CGROUP_CTRL_MEMORY, CGROUP_TIER_FAST},
-    [CGROUP_V1_MEMORY_LIMIT] = {"memory.limit_in_bytes", CGROUP_CTRL_MEMORY, CGROUP_TIER_DETAIL},
+    [CGROUP_V1_MEMORY_LIMIT] = {"memory.limit_in_bytes", CGROUP_CTRL_MEMORY, CGROUP_TIER_LIMITS},
     [CGROUP_V1_MEMORY_MAX_USAGE] = {"memory.max_usage_in_bytes", CGROUP_CTRL_MEMORY,
                                     CGROUP_TIER_DETAIL},
-    [CGROUP_V1_MEMORY_STAT] = {"memory.stat", CGROUP_CTRL_MEMORY, CGROUP_TIER_DETAIL},
+    [CGROUP_V1_MEMORY_STAT] = {"memory.stat", CGROUP_CTRL_MEMORY, CGROUP_TIER_MEMSTAT},
     [CGROUP_V1_MEMORY_OOM_CONTROL] = {"memory.oom_control", CGROUP_CTRL_MEMORY, CGROUP_TIER_DETAIL},
     /* The throttle layer sees every bio of the cgroup whatever the device's I/O scheduler (the
      * bfq files count only devices scheduled by bfq); dockerd falls back to the same files. */
@@ -50,8 +50,8 @@ static const struct {
                                CGROUP_TIER_DETAIL},
     [CGROUP_V1_BLKIO_IOS] = {"blkio.throttle.io_serviced_recursive", CGROUP_CTRL_BLKIO,
                              CGROUP_TIER_DETAIL},
-    [CGROUP_V1_PIDS_CURRENT] = {"pids.current", CGROUP_CTRL_PIDS, CGROUP_TIER_FAST},
-    [CGROUP_V1_PIDS_MAX] = {"pids.max", CGROUP_CTRL_PIDS, CGROUP_TIER_DETAIL},
+    [CGROUP_V1_PIDS_CURRENT] = {"pids.current", CGROUP_CTRL_PIDS, CGROUP_TIER_DETAIL},
+    [CGROUP_V1_PIDS_MAX] = {"pids.max", CGROUP_CTRL_PIDS, CGROUP_TIER_LIMITS},
 };
 
 static const enum cgroup_file v2_files[] = {

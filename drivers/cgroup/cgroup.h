@@ -69,14 +69,18 @@ enum cgroup_file {
 };
 
 /* How often a file is worth reading. Reading memory.stat or a PSI file costs several µs of
- * kernel time each, so the collector reads the DETAIL files only every few cycles (cumulative
- * counters stay exact, only their rates get coarser) and the FAST ones every cycle. THROTTLE:
- * every cycle when the cgroup has a CPU limit, else with the detail files (no limit, no
- * throttling). */
+ * kernel time each, so only the few files behind CPU %, memory usage and (read elsewhere) network
+ * are FAST (every cycle). DETAIL files are read every few cycles: cumulative counters stay exact,
+ * only their rates get coarser. LIMITS files change only when someone runs `docker update`: read
+ * far more rarely. THROTTLE (cgroup v1 cpu.stat): every cycle when the cgroup has a CPU limit,
+ * else with the limits (no limit, no throttling). MEMSTAT (memory.stat): with the detail files,
+ * and whenever memory usage moved a lot since it was read, so the working set stays right. */
 enum cgroup_tier {
     CGROUP_TIER_FAST,
     CGROUP_TIER_DETAIL,
+    CGROUP_TIER_LIMITS,
     CGROUP_TIER_THROTTLE,
+    CGROUP_TIER_MEMSTAT,
 };
 
 /* Values of one cgroup, in bytes, nanoseconds and microseconds; `have` says which are known. */

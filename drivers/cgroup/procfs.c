@@ -68,6 +68,9 @@ int procfs_parse_keyed(const char *s, size_t n, const struct procfs_key *keys, s
     const char *end = s + n;
     uint32_t found = 0;
     uint64_t vals[32];
+    size_t lens[32];
+    for (size_t i = 0; i < nkeys; i++)
+        lens[i] = strlen(keys[i].key);
     for (const char *p = s; p < end;) {
         const char *le = line_end(p, end);
         const char *k = p;
@@ -75,7 +78,8 @@ int procfs_parse_keyed(const char *s, size_t n, const struct procfs_key *keys, s
             p++;
         size_t klen = (size_t)(p - k);
         for (size_t i = 0; klen && i < nkeys; i++) {
-            if (strncmp(keys[i].key, k, klen) != 0 || keys[i].key[klen] != '\0')
+            /* memcmp, not strncmp: the text may hold NUL bytes */
+            if (lens[i] != klen || memcmp(keys[i].key, k, klen) != 0)
                 continue;
             if (p < le && *p == ':')
                 p++;

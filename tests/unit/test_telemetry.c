@@ -403,40 +403,78 @@ static void test_v2_rates(void **state)
 static void test_tiering(void **state)
 {
     struct fix f = fixture("v2");
-    struct telemetry *t = collector(&f, 3, NULL);
+    struct telemetry_options o = {.cgroup_root = f.sys,
+                                  .proc_root = f.proc,
+                                  .docker_root = "",
+                                  .detail_every = 3,
+                                  .limits_every = 6};
+    struct telemetry *t;
+    assert_int_equal(telemetry_new(&o, &t), 0);
     assert_int_equal(telemetry_add_container(t, &info_a), 0);
     const struct telemetry_sample *s;
     assert_int_equal(telemetry_collect(t, T0, &s), 0); /* a new container: everything */
 
     const char *cg = "sys/system.slice/docker-" ID_A ".scope";
-    char rel[256];
-    snprintf(rel, sizeof(rel), "%s/memory.current", cg);
-    put(&f, rel, "30000000\n");
-    snprintf(rel, sizeof(rel), "%s/memory.stat", cg);
-    edit(&f, rel, "s/^inactive_file .*/inactive_file 10000000/");
-    snprintf(rel, sizeof(rel), "%s/pids.current", cg);
-    put(&f, rel, "9\n");
-    snprintf(rel, sizeof(rel), "%s/pids.max", cg);
-    put(&f, rel, "4096\n");
+    char cur[256], stat[256], pids[256], pmax[256];
+    snprintf(cur, sizeof(cur), "%s/memory.current", cg);
+    snprintf(stat, sizeof(stat), "%s/memory.stat", cg);
+    snprintf(pids, sizeof(pids), "%s/pids.current", cg);
+    snprintf(pmax, sizeof(pmax), "%s/pids.max", cg);
+    put(&f, cur, "29000000\n");
+    edit(&f, stat, "s/^inactive_file .*/inactive_file 10000000/");
+    put(&f, pids, "9\n");
+    put(&f, pmax, "4096\n");
 
-    /* cycle 2: the fast files only; inactive_file is the one read at cycle 1 */
+    /* seq 2: the fast files only; inactive_file is still the one of seq 1 */
     assert_int_equal(telemetry_collect(t, T0 + 10000, &s), 0);
     const Container *a = find(s->batch, ID_A);
-    assert_int_equal(a->memory->current_bytes, 30000000);
-    assert_int_equal(a->memory->working_set_bytes, 30000000 - 20840448);
-    assert_int_equal(a->pids->current, 9);
+    assert_int_equal(a->memory->current_bytes, 29000000);
+    assert_int_equal(a->memory->working_set_bytes, 29000000 - 20840448);
+    assert_int_equal(a->pids->current, 7);
     assert_int_equal(a->pids->limit, 2048);
     assert_int_equal(a->detail_timestamp_ms, T0);
     /* the detail values are still in the batch */
     assert_int_equal(a->io->read_bytes, 1459200 + 90430464);
     assert_non_null(a->pressure);
 
-    /* cycle 3: detail cycle */
+    /* seq 3: a detail cycle, not a limits one */
     assert_int_equal(telemetry_collect(t, T0 + 20000, &s), 0);
     a = find(s->batch, ID_A);
-    assert_int_equal(a->memory->working_set_bytes, 20000000);
-    assert_int_equal(a->pids->limit, 4096);
+    assert_int_equal(a->memory->working_set_bytes, 29000000 - 10000000);
+    assert_int_equal(a->pids->current, 9);
+    assert_int_equal(a->pids->limit, 2048);
     assert_int_equal(a->detail_timestamp_ms, T0 + 20000);
+
+    /* seq 4: memory usage jumped by more than 8 MiB: memory.stat is read before its turn */
+    put(&f, cur, "60000000\n");
+    edit(&f, stat, "s/^inactive_file .*/inactive_file 5000000/");
+    assert_int_equal(telemetry_collect(t, T0 + 30000, &s), 0);
+    a = find(s->batch, ID_A);
+    assert_int_equal(a->memory->working_set_bytes, 55000000);
+    assert_int_equal(a->detail_timestamp_ms, T0 + 20000);
+    /* ... and not again while it stays put */
+    edit(&f, stat, "s/^inactive_file .*/inactive_file 4000000/");
+    assert_int_equal(telemetry_collect(t, T0 + 40000, &s), 0); /* seq 5 */
+    assert_int_equal(find(s->batch, ID_A)->memory->working_set_bytes, 55000000);
+
+    /* seq 6: the limits */
+    assert_int_equal(telemetry_collect(t, T0 + 50000, &s), 0);
+    assert_int_equal(find(s->batch, ID_A)->pids->limit, 4096);
+
+    /* A resync of the set does not force the limits to be read ... */
+    put(&f, pmax, "8192\n");
+    assert_int_equal(telemetry_set_containers(t, &info_a, 1), 0);
+    assert_int_equal(telemetry_collect(t, T0 + 55000, &s), 0); /* seq 7 */
+    assert_int_equal(find(s->batch, ID_A)->pids->limit, 4096);
+
+    /* ... adding it again (a Docker "update" event) does: everything at the next cycle, and
+     * rates go on. */
+    assert_int_equal(telemetry_add_container(t, &info_a), 0);
+    assert_int_equal(telemetry_collect(t, T0 + 65000, &s), 0); /* seq 8 */
+    a = find(s->batch, ID_A);
+    assert_int_equal(a->pids->limit, 8192);
+    assert_int_equal(a->detail_timestamp_ms, T0 + 65000);
+    assert_int_equal(s->batch->interval_ms, 10000);
     telemetry_free(t);
     fixture_free(&f);
 }
@@ -515,7 +553,8 @@ static void test_v1_throttle_tier(void **state)
 {
     struct fix f = fixture("v1");
     struct telemetry *t = collector(&f, 3, NULL);
-    /* D (a CPU limit: cpu.stat every cycle) has phase 0, C (none) phase 1 */
+    /* D has a CPU limit: its cpu.stat is read every cycle. C has none: no throttling to see,
+     * its cpu.stat is read with the limits (every 30 cycles here). */
     assert_int_equal(telemetry_add_container(t, &info_d), 0);
     assert_int_equal(telemetry_add_container(t, &info_c), 0);
     const struct telemetry_sample *s;
@@ -528,18 +567,25 @@ static void test_v1_throttle_tier(void **state)
     assert_int_equal(telemetry_collect(t, T0 + 10000, &s), 0); /* seq 2: C's detail cycle */
     assert_int_equal(find(s->batch, ID_D)->cpu->throttling->periods, 500);
     assert_near(find(s->batch, ID_D)->cpu->throttling->throttled_pct, 50.0);
-    assert_int_equal(find(s->batch, ID_C)->cpu->throttling->periods, 10);
+    assert_int_equal(find(s->batch, ID_C)->cpu->throttling->periods, 0);
 
     put(&f, dstat, "nr_periods 600\nnr_throttled 150\nthrottled_time 2000000000\n");
-    put(&f, cstat, "nr_periods 20\nnr_throttled 0\nthrottled_time 0\n");
-    assert_int_equal(telemetry_collect(t, T0 + 20000, &s), 0); /* seq 3 */
+    assert_int_equal(telemetry_collect(t, T0 + 20000, &s), 0); /* seq 3: D's detail cycle */
     assert_int_equal(find(s->batch, ID_D)->cpu->throttling->periods, 600);
     assert_near(find(s->batch, ID_D)->cpu->throttling->throttled_pct, 0);
+    assert_int_equal(find(s->batch, ID_C)->cpu->throttling->periods, 0);
+
+    /* C gets a limit (docker update): added again, everything is read */
+    put(&f, "sys/cpu,cpuacct/docker/" ID_C "/cpu.cfs_quota_us", "20000\n");
+    assert_int_equal(telemetry_add_container(t, &info_c), 0);
+    assert_int_equal(telemetry_collect(t, T0 + 30000, &s), 0);
     assert_int_equal(find(s->batch, ID_C)->cpu->throttling->periods, 10);
-    assert_int_equal(telemetry_collect(t, T0 + 30000, &s), 0); /* seq 4 */
-    assert_int_equal(find(s->batch, ID_C)->cpu->throttling->periods, 10);
-    assert_int_equal(telemetry_collect(t, T0 + 40000, &s), 0); /* seq 5: C's detail again */
+    assert_near(find(s->batch, ID_C)->cpu->limit_cpus, 0.2);
+    /* ... and from now on its cpu.stat every cycle */
+    put(&f, cstat, "nr_periods 20\nnr_throttled 5\nthrottled_time 100\n");
+    assert_int_equal(telemetry_collect(t, T0 + 40000, &s), 0);
     assert_int_equal(find(s->batch, ID_C)->cpu->throttling->periods, 20);
+    assert_near(find(s->batch, ID_C)->cpu->throttling->throttled_pct, 50.0);
     telemetry_free(t);
     fixture_free(&f);
 }
