@@ -77,6 +77,7 @@ struct loader {
     struct compose_vars vars;
     struct compose_error *err;
     size_t expanded;
+    size_t ports; /* expanded ports so far, all services */
     char path[256];
     size_t path_len;
     size_t warn_cap;
@@ -405,16 +406,19 @@ static int rd_strlist(struct loader *l, const struct compose_ynode *n, bool uniq
         return expected(l, n, NULL, "a list of strings");
     struct compose_strv sv = {0};
     size_t cap = 0;
+    _cleanup_(compose_util_map_release) struct compose_util_map seen = {0};
     for (size_t i = 0; i < n->n; i++) {
         size_t old = path_index(l, i);
         char *s;
         int r = rd_str(l, n->vals[i], &s);
         if (r < 0)
             return r;
-        if (unique)
-            for (size_t j = 0; j < sv.n; j++)
-                if (streq(sv.v[j], s))
-                    return fail(l, n->vals[i], "duplicate entry \"%s\"", s);
+        if (unique) {
+            if (compose_util_map_get(&seen, s, strlen(s), NULL))
+                return fail(l, n->vals[i], "duplicate entry \"%s\"", s);
+            if (compose_util_map_put(&seen, s, strlen(s), 0) < 0)
+                return -ENOMEM;
+        }
         r = strv_add(l, &sv, &cap, s);
         if (r < 0)
             return r;
@@ -443,13 +447,18 @@ static int rd_str_or_list(struct loader *l, const struct compose_ynode *n, struc
     return 0;
 }
 
-static int map_set(struct loader *l, struct compose_map *m, size_t *cap, char *key, char *value)
+/* Sets key in m (the last value wins, at the first place); index finds keys in m. */
+static int map_set(struct loader *l, struct compose_map *m, size_t *cap,
+                   struct compose_util_map *index, char *key, char *value)
 {
-    for (size_t i = 0; i < m->n; i++)
-        if (streq(m->v[i].key, key)) {
-            m->v[i].value = value;
-            return 0;
-        }
+    uintptr_t at;
+    size_t kl = strlen(key);
+    if (compose_util_map_get(index, key, kl, &at)) {
+        m->v[at].value = value;
+        return 0;
+    }
+    if (compose_util_map_put(index, key, kl, m->n) < 0)
+        return -ENOMEM;
     if (m->n == *cap) {
         size_t ncap = *cap * 2 + 4;
         struct compose_kv *nv = compose_arena_grow(l->a, m->v, m->n, ncap, sizeof(*nv));
@@ -506,6 +515,8 @@ static int rd_list_or_dict(struct loader *l, const struct compose_ynode *n, enum
 {
     struct compose_map m = {.set = true};
     size_t cap = 0;
+    _cleanup_(compose_util_map_release) struct compose_util_map index = {0};
+    _cleanup_(compose_util_map_release) struct compose_util_map seen = {0};
     int r;
     if (n->kind == COMPOSE_YMAP) {
         for (size_t i = 0; i < n->n; i++) {
@@ -516,7 +527,7 @@ static int rd_list_or_dict(struct loader *l, const struct compose_ynode *n, enum
                 return r;
             if (!value && nil == MAP_NIL_EMPTY)
                 value = "";
-            r = map_set(l, &m, &cap, (char *)n->keys[i]->str, value);
+            r = map_set(l, &m, &cap, &index, (char *)n->keys[i]->str, value);
             if (r < 0)
                 return r;
             path_pop(l, old);
@@ -528,9 +539,10 @@ static int rd_list_or_dict(struct loader *l, const struct compose_ynode *n, enum
             r = rd_str(l, n->vals[i], &s);
             if (r < 0)
                 return r;
-            for (size_t j = 0; j < i; j++)
-                if (n->vals[j]->kind == COMPOSE_YSCALAR && streq(n->vals[j]->str, n->vals[i]->str))
-                    return fail(l, n->vals[i], "duplicate entry \"%s\"", s);
+            if (compose_util_map_get(&seen, n->vals[i]->str, n->vals[i]->len, NULL))
+                return fail(l, n->vals[i], "duplicate entry \"%s\"", s);
+            if (compose_util_map_put(&seen, n->vals[i]->str, n->vals[i]->len, 0) < 0)
+                return -ENOMEM;
             char *eq = strchr(s, '=');
             char *value = NULL;
             if (eq) {
@@ -539,7 +551,7 @@ static int rd_list_or_dict(struct loader *l, const struct compose_ynode *n, enum
             } else if (nil == MAP_NIL_EMPTY) {
                 value = "";
             }
-            r = map_set(l, &m, &cap, s, value);
+            r = map_set(l, &m, &cap, &index, s, value);
             if (r < 0)
                 return r;
             path_pop(l, old);
@@ -559,13 +571,14 @@ static int rd_string_map(struct loader *l, const struct compose_ynode *n, bool a
         return expected(l, n, NULL, "a mapping");
     struct compose_map m = {.set = true};
     size_t cap = 0;
+    _cleanup_(compose_util_map_release) struct compose_util_map index = {0};
     for (size_t i = 0; i < n->n; i++) {
         size_t old = path_push(l, n->keys[i]->str);
         char *value;
         int r = rd_map_value(l, n->vals[i], allow_null, &value);
         if (r < 0)
             return r;
-        r = map_set(l, &m, &cap, (char *)n->keys[i]->str, value ? value : "");
+        r = map_set(l, &m, &cap, &index, (char *)n->keys[i]->str, value ? value : "");
         if (r < 0)
             return r;
         path_pop(l, old);
@@ -770,6 +783,10 @@ static int port_short(struct loader *l, struct port_list *pl, const struct compo
         return -ENOMEM;
     /* docker orders the ports of one entry by "port/protocol" as text */
     size_t count = cend - cstart + 1;
+    size_t total = cstart == cend && *host ? (size_t)(hend - hstart + 1) : count;
+    if (l->ports + total > COMPOSE_MAX_PORTS)
+        return fail(l, n, "more than %d ports in all, port ranges expanded", COMPOSE_MAX_PORTS);
+    l->ports += total;
     struct port_key *keys = calloc(count, sizeof(*keys));
     if (!keys)
         return -ENOMEM;
@@ -834,6 +851,8 @@ static int port_long(struct loader *l, struct port_list *pl, const struct compos
     }
     if (!has_target)
         return fail(l, n, "a port needs a target");
+    if (++l->ports > COMPOSE_MAX_PORTS)
+        return fail(l, n, "more than %d ports in all, port ranges expanded", COMPOSE_MAX_PORTS);
     return port_add(l, pl, n, mode, proto, target, published);
 }
 
@@ -842,6 +861,7 @@ static int rd_ports(struct loader *l, const struct compose_ynode *n, struct comp
     if (n->kind != COMPOSE_YSEQ)
         return expected(l, n, NULL, "a list of ports");
     struct port_list pl = {0};
+    _cleanup_(compose_util_map_release) struct compose_util_map seen = {0};
     for (size_t i = 0; i < n->n; i++) {
         const struct compose_ynode *e = n->vals[i];
         size_t old = path_index(l, i);
@@ -861,9 +881,10 @@ static int rd_ports(struct loader *l, const struct compose_ynode *n, struct comp
             } else if (v.type != COMPOSE_YSTR) {
                 return expected(l, e, &v, "a port (like \"8080:80\") or a mapping");
             }
-            for (size_t j = 0; j < i; j++)
-                if (n->vals[j]->kind == COMPOSE_YSCALAR && streq(n->vals[j]->str, e->str))
-                    return fail(l, e, "duplicate entry \"%s\"", e->str);
+            if (compose_util_map_get(&seen, e->str, e->len, NULL))
+                return fail(l, e, "duplicate entry \"%s\"", e->str);
+            if (compose_util_map_put(&seen, e->str, e->len, 0) < 0)
+                return -ENOMEM;
             r = port_short(l, &pl, e, spec);
         }
         if (r < 0)
@@ -2185,6 +2206,46 @@ static int fail_at(struct loader *l, struct compose_pos pos, const char *path, c
     return compose_error_set(l->err, l->file, pos.line, pos.col, path, "%s", msg);
 }
 
+struct compose_index {
+    struct compose_util_map services, networks, volumes, secrets, configs;
+};
+
+static void index_free(struct compose_index *x)
+{
+    if (!x)
+        return;
+    compose_util_map_release(&x->services);
+    compose_util_map_release(&x->networks);
+    compose_util_map_release(&x->volumes);
+    compose_util_map_release(&x->secrets);
+    compose_util_map_release(&x->configs);
+    free(x);
+}
+
+#define INDEX(map, arr, n, field)                                                                  \
+    for (size_t i_ = 0; r == 0 && i_ < (n); i_++)                                                  \
+        if (!compose_util_map_get(&(map), (arr)[i_].field, strlen((arr)[i_].field), NULL))         \
+            r = compose_util_map_put(&(map), (arr)[i_].field, strlen((arr)[i_].field), i_);
+
+static int index_build(struct compose_project *p)
+{
+    struct compose_index *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -ENOMEM;
+    int r = 0;
+    INDEX(x->services, p->services, p->n_services, name);
+    INDEX(x->networks, p->networks, p->n_networks, key);
+    INDEX(x->volumes, p->volumes, p->n_volumes, key);
+    INDEX(x->secrets, p->secrets, p->n_secrets, key);
+    INDEX(x->configs, p->configs, p->n_configs, key);
+    if (r < 0) {
+        index_free(x);
+        return r;
+    }
+    p->index = x;
+    return 0;
+}
+
 /* Every name a service uses must be declared at the top level. */
 static int check_references(struct loader *l)
 {
@@ -2268,6 +2329,9 @@ static int rd_document(struct loader *l, const struct compose_ynode *root)
             return r;
         path_pop(l, old);
     }
+    int r = index_build(l->p);
+    if (r < 0)
+        return r;
     return check_references(l);
 }
 
@@ -2331,13 +2395,19 @@ struct compose_project *compose_project_free(struct compose_project *p)
 {
     if (!p)
         return NULL;
+    index_free(p->index);
     compose_arena_free(p->arena);
     free(p);
     return NULL;
 }
 
-#define FIND(arr, n, field, key)                                                                   \
+/* By the index when there is one (a parsed project), else by a walk. */
+#define FIND(map, arr, n, field, key)                                                              \
     do {                                                                                           \
+        uintptr_t at_;                                                                             \
+        if (p->index)                                                                              \
+            return compose_util_map_get(&p->index->map, (key), strlen(key), &at_) ? &(arr)[at_]    \
+                                                                                  : NULL;          \
         for (size_t i_ = 0; i_ < (n); i_++)                                                        \
             if (streq((arr)[i_].field, (key)))                                                     \
                 return &(arr)[i_];                                                                 \
@@ -2347,29 +2417,29 @@ struct compose_project *compose_project_free(struct compose_project *p)
 const struct compose_service *compose_project_service(const struct compose_project *p,
                                                       const char *name)
 {
-    FIND(p->services, p->n_services, name, name);
+    FIND(services, p->services, p->n_services, name, name);
 }
 
 const struct compose_network *compose_project_network(const struct compose_project *p,
                                                       const char *key)
 {
-    FIND(p->networks, p->n_networks, key, key);
+    FIND(networks, p->networks, p->n_networks, key, key);
 }
 
 const struct compose_volume *compose_project_volume(const struct compose_project *p,
                                                     const char *key)
 {
-    FIND(p->volumes, p->n_volumes, key, key);
+    FIND(volumes, p->volumes, p->n_volumes, key, key);
 }
 
 const struct compose_fileobj *compose_project_secret(const struct compose_project *p,
                                                      const char *key)
 {
-    FIND(p->secrets, p->n_secrets, key, key);
+    FIND(secrets, p->secrets, p->n_secrets, key, key);
 }
 
 const struct compose_fileobj *compose_project_config(const struct compose_project *p,
                                                      const char *key)
 {
-    FIND(p->configs, p->n_configs, key, key);
+    FIND(configs, p->configs, p->n_configs, key, key);
 }

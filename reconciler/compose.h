@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct compose_index;
+
 /* Limits on what a manifest may cost us; every one has a clear error. */
 #define COMPOSE_MAX_BYTES    (1024 * 1024) /* manifest text */
 #define COMPOSE_MAX_DEPTH    64            /* nesting of maps and lists, aliases expanded */
@@ -20,6 +22,7 @@
 #define COMPOSE_MAX_OBJECTS  1000              /* networks, volumes, secrets, configs: each */
 #define COMPOSE_MAX_EXPANDED (8 * 1024 * 1024) /* bytes produced by interpolation, in total */
 #define COMPOSE_MAX_VAR_NAME 256
+#define COMPOSE_MAX_PORTS    65536 /* published ports after expanding ranges, in all services */
 
 struct compose_error {
     char file[128];
@@ -311,6 +314,8 @@ struct compose_project {
     /* A copy of the variables, for environment entries without a value. */
     struct compose_var *vars;
     size_t n_vars;
+    /* Private: the objects by key, for the lookups below. */
+    struct compose_index *index;
 };
 
 /* Parses, interpolates and validates a Compose file. filename is used in messages only (NULL:

@@ -664,3 +664,78 @@ int compose_util_image_with_tag(const char *image, char **ret)
     *ret = buf_detach(&out, NULL);
     return *ret ? 0 : -ENOMEM;
 }
+
+/* ---- a string map ----------------------------------------------------------------------- */
+
+static uint64_t map_hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static struct compose_util_map_entry *map_find(const struct compose_util_map *m, const char *key,
+                                               size_t len)
+{
+    if (!m->cap)
+        return NULL;
+    size_t mask = m->cap - 1;
+    for (size_t i = map_hash(key, len) & mask;; i = (i + 1) & mask) {
+        struct compose_util_map_entry *e = &m->v[i];
+        if (!e->key)
+            return NULL;
+        if (e->len == len && memcmp(e->key, key, len) == 0)
+            return e;
+    }
+}
+
+bool compose_util_map_get(const struct compose_util_map *m, const char *key, size_t len,
+                          uintptr_t *ret_value)
+{
+    const struct compose_util_map_entry *e = map_find(m, key, len);
+    if (e && ret_value)
+        *ret_value = e->value;
+    return e != NULL;
+}
+
+int compose_util_map_put(struct compose_util_map *m, const char *key, size_t len, uintptr_t value)
+{
+    struct compose_util_map_entry *e = map_find(m, key, len);
+    if (e) {
+        e->value = value;
+        return 0;
+    }
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 16;
+        struct compose_util_map_entry *nv = calloc(ncap, sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->v[i].key)
+                continue;
+            size_t j = map_hash(m->v[i].key, m->v[i].len) & (ncap - 1);
+            while (nv[j].key)
+                j = (j + 1) & (ncap - 1);
+            nv[j] = m->v[i];
+        }
+        free(m->v);
+        m->v = nv;
+        m->cap = ncap;
+    }
+    size_t mask = m->cap - 1;
+    size_t i = map_hash(key, len) & mask;
+    while (m->v[i].key)
+        i = (i + 1) & mask;
+    m->v[i] = (struct compose_util_map_entry){.key = key, .len = len, .value = value};
+    m->n++;
+    return 0;
+}
+
+void compose_util_map_release(struct compose_util_map *m)
+{
+    free(m->v);
+    *m = (struct compose_util_map){0};
+}

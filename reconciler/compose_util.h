@@ -4,6 +4,7 @@
  * reference normalisation the docker client applies before it creates a service. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,3 +39,22 @@ void compose_util_format_float(double v, char *out, size_t len);
  * string, -EINVAL when image is not a valid reference (the client then sends it unchanged), or
  * -ENOMEM. */
 int compose_util_image_with_tag(const char *image, char **ret);
+
+/* A hash map from strings to uintptr_t (an index, a pointer), for duplicate checks and keyed
+ * inserts that must stay linear on a large manifest. Keys are not copied: they must outlive the
+ * map. A zeroed struct is an empty map. */
+struct compose_util_map {
+    struct compose_util_map_entry {
+        const char *key;
+        size_t len;
+        uintptr_t value;
+    } * v;
+    size_t n, cap;
+};
+
+/* true and *ret_value (may be NULL) when key is in the map. */
+bool compose_util_map_get(const struct compose_util_map *m, const char *key, size_t len,
+                          uintptr_t *ret_value);
+/* Sets key → value, replacing. 0 or -ENOMEM. */
+int compose_util_map_put(struct compose_util_map *m, const char *key, size_t len, uintptr_t value);
+void compose_util_map_release(struct compose_util_map *m);

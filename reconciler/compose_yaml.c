@@ -8,85 +8,9 @@
 #include <yaml.h>
 
 #include "lib/util.h"
+#include "reconciler/compose_util.h"
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
-
-/* ---- a string → node hash table (anchors, duplicate keys) ------------------------------- */
-
-struct strtab_entry {
-    const char *key;
-    size_t len;
-    void *value;
-};
-
-struct strtab {
-    struct strtab_entry *v;
-    size_t n, cap; /* cap is 0 or a power of two */
-};
-
-static uint64_t str_hash(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static struct strtab_entry *strtab_find(const struct strtab *t, const char *key, size_t len)
-{
-    if (!t->cap)
-        return NULL;
-    size_t mask = t->cap - 1;
-    for (size_t i = str_hash(key, len) & mask;; i = (i + 1) & mask) {
-        struct strtab_entry *e = &t->v[i];
-        if (!e->key)
-            return NULL;
-        if (e->len == len && memcmp(e->key, key, len) == 0)
-            return e;
-    }
-}
-
-/* Sets key → value (replacing). key must stay valid while the table lives. */
-static int strtab_put(struct strtab *t, const char *key, size_t len, void *value)
-{
-    struct strtab_entry *e = strtab_find(t, key, len);
-    if (e) {
-        e->value = value;
-        return 0;
-    }
-    if ((t->n + 1) * 2 > t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 16;
-        struct strtab_entry *nv = calloc(ncap, sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        for (size_t i = 0; i < t->cap; i++) {
-            if (!t->v[i].key)
-                continue;
-            size_t j = str_hash(t->v[i].key, t->v[i].len) & (ncap - 1);
-            while (nv[j].key)
-                j = (j + 1) & (ncap - 1);
-            nv[j] = t->v[i];
-        }
-        free(t->v);
-        t->v = nv;
-        t->cap = ncap;
-    }
-    size_t mask = t->cap - 1;
-    size_t i = str_hash(key, len) & mask;
-    while (t->v[i].key)
-        i = (i + 1) & mask;
-    t->v[i] = (struct strtab_entry){.key = key, .len = len, .value = value};
-    t->n++;
-    return 0;
-}
-
-static void strtab_release(struct strtab *t)
-{
-    free(t->v);
-    *t = (struct strtab){0};
-}
 
 /* ---- scalar resolution ------------------------------------------------------------------ */
 
@@ -296,7 +220,7 @@ struct builder {
     struct compose_error *err;
     struct frame *stack;
     size_t depth;
-    struct strtab anchors;
+    struct compose_util_map anchors;
     struct compose_ynode *root;
     bool have_root;
 };
@@ -406,7 +330,7 @@ static int b_anchor(struct builder *b, const char *anchor, struct compose_ynode 
     char *name = compose_arena_strdup(b->arena, anchor);
     if (!name)
         return -ENOMEM;
-    return strtab_put(&b->anchors, name, strlen(name), node);
+    return compose_util_map_put(&b->anchors, name, strlen(name), (uintptr_t)node);
 }
 
 static bool tag_is(const char *tag, const char *name)
@@ -504,15 +428,15 @@ static bool is_merge_key(const struct compose_ynode *k)
 }
 
 /* Appends the pairs of src whose key is not yet in seen. */
-static int b_merge_from(struct builder *b, struct compose_ynode *map, struct strtab *seen,
+static int b_merge_from(struct builder *b, struct compose_ynode *map, struct compose_util_map *seen,
                         struct compose_ynode ***keys, struct compose_ynode ***vals, size_t *n,
                         size_t *cap, const struct compose_ynode *src)
 {
     for (size_t i = 0; i < src->n; i++) {
         const struct compose_ynode *k = src->keys[i];
-        if (strtab_find(seen, k->str, k->len))
+        if (compose_util_map_get(seen, k->str, k->len, NULL))
             continue;
-        int r = strtab_put(seen, k->str, k->len, NULL);
+        int r = compose_util_map_put(seen, k->str, k->len, 0);
         if (r < 0)
             return r;
         if (*n == *cap) {
@@ -542,7 +466,7 @@ static int b_finish_map(struct builder *b, struct frame *f)
 {
     struct compose_ynode *m = f->node;
     size_t npairs = f->n / 2;
-    struct strtab seen = {0};
+    struct compose_util_map seen = {0};
     int r = 0;
     size_t cap = npairs, n = 0;
     struct compose_ynode **keys = compose_arena_array(b->arena, cap, sizeof(*keys));
@@ -565,11 +489,11 @@ static int b_finish_map(struct builder *b, struct frame *f)
                            k->kind == COMPOSE_YSCALAR ? ")" : "");
             goto out;
         }
-        if (strtab_find(&seen, k->str, k->len)) {
+        if (compose_util_map_get(&seen, k->str, k->len, NULL)) {
             r = b_error_in(b, b->depth - 1, k->str, k->line, k->col, -EINVAL, "duplicate key");
             goto out;
         }
-        r = strtab_put(&seen, k->str, k->len, NULL);
+        r = compose_util_map_put(&seen, k->str, k->len, 0);
         if (r < 0)
             goto out;
         keys[n] = k;
@@ -607,7 +531,7 @@ static int b_finish_map(struct builder *b, struct frame *f)
     m->vals = vals;
     m->n = n;
 out:
-    strtab_release(&seen);
+    compose_util_map_release(&seen);
     return r;
 }
 
@@ -638,11 +562,11 @@ static int b_end(struct builder *b)
 static int b_alias(struct builder *b, const yaml_event_t *ev)
 {
     const char *name = (const char *)ev->data.alias.anchor;
-    struct strtab_entry *e = strtab_find(&b->anchors, name, strlen(name));
-    if (!e)
+    uintptr_t node;
+    if (!compose_util_map_get(&b->anchors, name, strlen(name), &node))
         return b_error(b, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
                        -EINVAL, "unknown anchor \"%s\" (an alias must follow its anchor)", name);
-    return b_add(b, e->value);
+    return b_add(b, (struct compose_ynode *)node);
 }
 
 static int b_syntax_error(struct builder *b, const yaml_parser_t *p)
@@ -722,7 +646,7 @@ int compose_yaml_parse(struct compose_arena *a, const char *text, size_t len, co
         free(b.stack[b.depth].anchor);
     }
     free(b.stack);
-    strtab_release(&b.anchors);
+    compose_util_map_release(&b.anchors);
     if (r == -ENOMEM && err && !err->text[0])
         compose_error_set(err, file, 0, 0, NULL, "out of memory");
     if (r < 0)

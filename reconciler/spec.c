@@ -38,6 +38,15 @@ struct conv {
     struct compose_error *err;
     struct spec_stack *st;
     size_t cap_objects, cap_externals, cap_warnings;
+    struct compose_util_map used_networks; /* network keys services use */
+    struct compose_util_map objects[4];    /* by kind: key → position in st->objects */
+    struct compose_util_map externals[4];  /* by kind: names in st->externals */
+};
+
+/* The refs of one service being converted, deduplicated by kind and name. */
+struct refs {
+    size_t cap;
+    struct compose_util_map seen[4];
 };
 
 static int conv_fail(struct conv *c, struct compose_pos pos, const char *path, const char *fmt, ...)
@@ -205,25 +214,26 @@ static struct spec_object *new_object(struct conv *c, enum spec_kind kind, const
     if (!o->key)
         return NULL;
     st->n_objects++;
+    if (compose_util_map_put(&c->objects[kind], o->key, strlen(o->key), st->n_objects - 1) < 0)
+        return NULL;
     return o;
 }
 
 static int add_external(struct conv *c, enum spec_kind kind, const char *name)
 {
     struct spec_stack *st = c->st;
-    for (size_t i = 0; i < st->n_externals; i++)
-        if (st->externals[i].kind == kind && streq(st->externals[i].name, name))
-            return 0;
+    if (compose_util_map_get(&c->externals[kind], name, strlen(name), NULL))
+        return 0;
     if (grow((void **)&st->externals, st->n_externals, &c->cap_externals, sizeof(*st->externals)) <
         0)
         return -ENOMEM;
     st->externals[st->n_externals].kind = kind;
     st->externals[st->n_externals].external = true;
-    st->externals[st->n_externals].name = strdup(name);
-    if (!st->externals[st->n_externals].name)
+    char *copy = st->externals[st->n_externals].name = strdup(name);
+    if (!copy)
         return -ENOMEM;
     st->n_externals++;
-    return 0;
+    return compose_util_map_put(&c->externals[kind], copy, strlen(copy), 0);
 }
 
 /* The Swarm name of the network with this key ("default" may be undeclared). */
@@ -236,17 +246,25 @@ static char *network_name(struct conv *c, const char *key, bool *ret_external)
     return scope(c, key);
 }
 
-static bool network_used(const struct compose_project *p, const char *key)
+/* The network keys services use ("default" for a service without networks). */
+static int index_used_networks(struct conv *c)
 {
+    const struct compose_project *p = c->p;
     for (size_t i = 0; i < p->n_services; i++) {
         const struct compose_service *s = &p->services[i];
-        if (!s->n_networks && streq(key, "default"))
-            return true;
+        if (!s->n_networks && compose_util_map_put(&c->used_networks, "default", 7, 0) < 0)
+            return -ENOMEM;
         for (size_t j = 0; j < s->n_networks; j++)
-            if (streq(s->networks[j].name, key))
-                return true;
+            if (compose_util_map_put(&c->used_networks, s->networks[j].name,
+                                     strlen(s->networks[j].name), 0) < 0)
+                return -ENOMEM;
     }
-    return false;
+    return 0;
+}
+
+static bool network_used(const struct conv *c, const char *key)
+{
+    return compose_util_map_get(&c->used_networks, key, strlen(key), NULL);
 }
 
 /* types.NetworkCreateRequest, as docker's client marshals it. */
@@ -395,18 +413,14 @@ static int convert_fileobj(struct conv *c, const struct compose_fileobj *f, bool
     return set_str(b, "Name", o->name);
 }
 
-/* The Swarm name of a secret or config a service refers to. */
-static const char *fileobj_name(struct conv *c, enum spec_kind kind,
-                                const struct compose_fileobj *f)
+/* The object of this kind made for a compose key, or NULL. */
+static const struct spec_object *object_of(const struct conv *c, enum spec_kind kind,
+                                           const char *key)
 {
-    if (f->external)
-        return f->name;
-    for (size_t i = 0; i < c->st->n_objects; i++) {
-        const struct spec_object *o = &c->st->objects[i];
-        if (o->kind == kind && streq(o->key, f->key))
-            return o->name;
-    }
-    return NULL;
+    uintptr_t at;
+    if (!compose_util_map_get(&c->objects[kind], key, strlen(key), &at))
+        return NULL;
+    return &c->st->objects[at];
 }
 
 /* ---- environment ------------------------------------------------------------------------ */
@@ -415,6 +429,7 @@ struct env {
     char **keys;
     char **values; /* NULL: no value */
     size_t n, cap;
+    struct compose_util_map index; /* key → position */
 };
 
 static void env_release(struct env *e)
@@ -425,6 +440,7 @@ static void env_release(struct env *e)
     }
     free(e->keys);
     free(e->values);
+    compose_util_map_release(&e->index);
 }
 
 /* Sets key; value NULL means "no value". Takes neither. */
@@ -433,12 +449,12 @@ static int env_set(struct env *e, const char *key, const char *value)
     char *v = NULL;
     if (value && !(v = strdup(value)))
         return -ENOMEM;
-    for (size_t i = 0; i < e->n; i++)
-        if (streq(e->keys[i], key)) {
-            free(e->values[i]);
-            e->values[i] = v;
-            return 0;
-        }
+    uintptr_t at;
+    if (compose_util_map_get(&e->index, key, strlen(key), &at)) {
+        free(e->values[at]);
+        e->values[at] = v;
+        return 0;
+    }
     size_t cap = e->cap;
     if (grow((void **)&e->keys, e->n, &cap, sizeof(char *)) < 0 ||
         grow((void **)&e->values, e->n, &e->cap, sizeof(char *)) < 0) {
@@ -446,7 +462,8 @@ static int env_set(struct env *e, const char *key, const char *value)
         return -ENOMEM;
     }
     e->keys[e->n] = strdup(key);
-    if (!e->keys[e->n]) {
+    if (!e->keys[e->n] || compose_util_map_put(&e->index, e->keys[e->n], strlen(key), e->n) < 0) {
+        free(e->keys[e->n]);
         free(v);
         return -ENOMEM;
     }
@@ -628,20 +645,25 @@ static int convert_env(struct conv *c, const struct compose_service *s, json_t *
 
 /* ---- a service -------------------------------------------------------------------------- */
 
-static int add_ref(struct spec_object *o, size_t *cap, enum spec_kind kind, const char *name,
+static int add_ref(struct spec_object *o, struct refs *rs, enum spec_kind kind, const char *name,
                    bool external)
 {
-    for (size_t i = 0; i < o->n_refs; i++)
-        if (o->refs[i].kind == kind && streq(o->refs[i].name, name))
-            return 0;
-    if (grow((void **)&o->refs, o->n_refs, cap, sizeof(*o->refs)) < 0)
+    if (compose_util_map_get(&rs->seen[kind], name, strlen(name), NULL))
+        return 0;
+    if (grow((void **)&o->refs, o->n_refs, &rs->cap, sizeof(*o->refs)) < 0)
         return -ENOMEM;
     o->refs[o->n_refs] = (struct spec_ref){.kind = kind, .external = external};
-    o->refs[o->n_refs].name = strdup(name);
-    if (!o->refs[o->n_refs].name)
+    char *copy = o->refs[o->n_refs].name = strdup(name);
+    if (!copy)
         return -ENOMEM;
     o->n_refs++;
-    return 0;
+    return compose_util_map_put(&rs->seen[kind], copy, strlen(copy), 0);
+}
+
+static void refs_release(struct refs *rs)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(rs->seen); i++)
+        compose_util_map_release(&rs->seen[i]);
 }
 
 /* container.NetworkMode(target).IsUserDefined() */
@@ -663,7 +685,7 @@ static int cmp_attach(const void *a, const void *b)
 }
 
 static int convert_networks(struct conv *c, const struct compose_service *s, json_t *tt,
-                            struct spec_object *o, size_t *ref_cap)
+                            struct spec_object *o, struct refs *rs)
 {
     size_t n = s->n_networks ? s->n_networks : 1;
     struct attach *at = calloc(n, sizeof(*at));
@@ -700,7 +722,7 @@ static int convert_networks(struct conv *c, const struct compose_service *s, jso
                 r = json_array_append_new(al, json_string(s->name)) == 0 ? 0 : -ENOMEM;
         }
         if (!r)
-            r = add_ref(o, ref_cap, SPEC_NETWORK, at[i].target, at[i].external);
+            r = add_ref(o, rs, SPEC_NETWORK, at[i].target, at[i].external);
         if (!r && at[i].external)
             r = add_external(c, SPEC_NETWORK, at[i].target);
     }
@@ -727,7 +749,7 @@ static int cmp_fileref(const void *a, const void *b)
 
 /* ContainerSpec.Secrets / Configs: sorted by name, as docker does. */
 static int convert_file_refs(struct conv *c, const struct compose_service *s, json_t *cs,
-                             bool secret, struct spec_object *o, size_t *ref_cap)
+                             bool secret, struct spec_object *o, struct refs *rs)
 {
     const struct compose_file_ref *refs = secret ? s->secrets : s->configs;
     size_t n = secret ? s->n_secrets : s->n_configs;
@@ -737,6 +759,7 @@ static int convert_file_refs(struct conv *c, const struct compose_service *s, js
     struct fileref *fr = calloc(n, sizeof(*fr));
     if (!fr)
         return -ENOMEM;
+    _cleanup_(compose_util_map_release) struct compose_util_map targets = {0};
     int r = 0;
     for (size_t i = 0; r == 0 && i < n; i++) {
         const struct compose_fileobj *f = secret ? compose_project_secret(c->p, refs[i].source)
@@ -749,21 +772,19 @@ static int convert_file_refs(struct conv *c, const struct compose_service *s, js
                           refs[i].source);
             break;
         }
+        const struct spec_object *obj = f->external ? NULL : object_of(c, kind, f->key);
         fr[i].ref = &refs[i];
-        fr[i].name = fileobj_name(c, kind, f);
+        fr[i].name = f->external ? f->name : obj ? obj->name : NULL;
         fr[i].external = f->external;
         fr[i].target = refs[i].target && *refs[i].target ? refs[i].target : refs[i].source;
-        const struct spec_object *obj = NULL;
-        for (size_t k = 0; k < c->st->n_objects && !f->external; k++)
-            if (c->st->objects[k].kind == kind && streq(c->st->objects[k].key, f->key))
-                obj = &c->st->objects[k];
         fr[i].docker_name = obj ? obj->docker_name : fr[i].name;
         if (!fr[i].name)
             r = -ENOMEM;
-        for (size_t k = 0; r == 0 && k < i; k++)
-            if (streq(fr[k].target, fr[i].target))
-                r = conv_fail(c, refs[i].pos, path, "duplicate %s target for %s not allowed",
-                              secret ? "secret" : "config", fr[i].target);
+        if (r == 0 && compose_util_map_get(&targets, fr[i].target, strlen(fr[i].target), NULL))
+            r = conv_fail(c, refs[i].pos, path, "duplicate %s target for %s not allowed",
+                          secret ? "secret" : "config", fr[i].target);
+        if (r == 0 && compose_util_map_put(&targets, fr[i].target, strlen(fr[i].target), 0) < 0)
+            r = -ENOMEM;
     }
     if (r == 0)
         qsort(fr, n, sizeof(*fr), cmp_fileref);
@@ -792,7 +813,7 @@ static int convert_file_refs(struct conv *c, const struct compose_service *s, js
         if (!r)
             r = set_str(e, secret ? "SecretName" : "ConfigName", fr[i].name);
         if (!r)
-            r = add_ref(o, ref_cap, kind, fr[i].name, fr[i].external);
+            r = add_ref(o, rs, kind, fr[i].name, fr[i].external);
         if (!r && fr[i].external)
             r = add_external(c, kind, fr[i].name);
     }
@@ -891,6 +912,7 @@ static int convert_healthcheck(const struct compose_healthcheck *h, json_t *cs)
 /* opts.EffectiveCapAddCapDrop: normalised, deduplicated, sorted; ALL wins; add beats drop. */
 static int normalize_caps(const struct compose_strv *in, struct compose_strv *out)
 {
+    _cleanup_(compose_util_map_release) struct compose_util_map seen = {0};
     out->n = 0;
     out->v = calloc(in->n ? in->n : 1, sizeof(char *));
     if (!out->v)
@@ -912,13 +934,13 @@ static int normalize_caps(const struct compose_strv *in, struct compose_strv *ou
             memmove(up + 4, up, len + 1);
             memcpy(up, "CAP_", 4);
         }
-        bool dup = false;
-        for (size_t k = 0; k < out->n; k++)
-            dup = dup || streq(out->v[k], up);
-        if (dup)
+        if (compose_util_map_get(&seen, up, strlen(up), NULL)) {
             free(up);
-        else
-            out->v[out->n++] = up;
+            continue;
+        }
+        out->v[out->n++] = up;
+        if (compose_util_map_put(&seen, up, strlen(up), 0) < 0)
+            return -ENOMEM;
     }
     return 0;
 }
@@ -954,17 +976,22 @@ static int convert_caps(const struct compose_service *s, json_t *cs)
         for (size_t i = 0; i < add.n; i++)
             if (!streq(add.v[i], "RESET") && (!add_all || streq(add.v[i], "ALL")))
                 eff_add.v[eff_add.n++] = add.v[i];
-        for (size_t i = 0; i < drop.n; i++) {
+        struct compose_util_map added = {0};
+        for (size_t i = 0; r == 0 && i < eff_add.n; i++)
+            r = compose_util_map_put(&added, eff_add.v[i], strlen(eff_add.v[i]), 0);
+        for (size_t i = 0; r == 0 && i < drop.n; i++) {
             const char *d = drop.v[i];
             if (streq(d, "RESET") || (drop_all && !streq(d, "ALL")))
                 continue;
-            if (strv_has(&eff_add, d))
+            if (compose_util_map_get(&added, d, strlen(d), NULL))
                 continue;
             eff_drop.v[eff_drop.n++] = drop.v[i];
         }
+        compose_util_map_release(&added);
         qsort(eff_add.v, eff_add.n, sizeof(char *), cmp_strp);
         qsort(eff_drop.v, eff_drop.n, sizeof(char *), cmp_strp);
-        r = set_strv_opt(cs, "CapabilityAdd", &eff_add);
+        if (!r)
+            r = set_strv_opt(cs, "CapabilityAdd", &eff_add);
         if (!r)
             r = set_strv_opt(cs, "CapabilityDrop", &eff_drop);
     }
@@ -1142,6 +1169,15 @@ static int convert_mode(const struct compose_deploy *d, json_t *spec)
     return r;
 }
 
+static int cmp_port(const void *a, const void *b)
+{
+    const struct compose_port *x = *(const struct compose_port *const *)a;
+    const struct compose_port *y = *(const struct compose_port *const *)b;
+    if (x->published != y->published)
+        return x->published < y->published ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
 static int convert_endpoint(const struct compose_service *s, json_t *spec)
 {
     json_t *ep = json_object();
@@ -1150,19 +1186,14 @@ static int convert_endpoint(const struct compose_service *s, json_t *spec)
         r = set_str_opt(ep, "Mode", s->deploy.endpoint_mode);
     if (r < 0 || !s->n_ports)
         return r;
-    /* sorted by published port, stable */
+    /* sorted by published port, stable: the pointers order equal ports as written */
     size_t n = s->n_ports;
     const struct compose_port **ps = calloc(n, sizeof(*ps));
     if (!ps)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        size_t k = i;
-        while (k > 0 && ps[k - 1]->published > s->ports[i].published) {
-            ps[k] = ps[k - 1];
-            k--;
-        }
-        ps[k] = &s->ports[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        ps[i] = &s->ports[i];
+    qsort(ps, n, sizeof(*ps), cmp_port);
     json_t *a = json_array();
     r = set_new(ep, "Ports", a);
     for (size_t i = 0; r == 0 && i < n; i++) {
@@ -1181,7 +1212,17 @@ static int convert_endpoint(const struct compose_service *s, json_t *spec)
     return r;
 }
 
+static int convert_service_refs(struct conv *c, const struct compose_service *s, struct refs *rs);
+
 static int convert_service(struct conv *c, const struct compose_service *s)
+{
+    struct refs rs = {0};
+    int r = convert_service_refs(c, s, &rs);
+    refs_release(&rs);
+    return r;
+}
+
+static int convert_service_refs(struct conv *c, const struct compose_service *s, struct refs *rs)
 {
     struct spec_object *o = new_object(c, SPEC_SERVICE, s->name);
     if (!o)
@@ -1191,7 +1232,6 @@ static int convert_service(struct conv *c, const struct compose_service *s)
     json_t *spec = o->spec = json_object();
     if (!o->name || !o->docker_name || !spec)
         return -ENOMEM;
-    size_t ref_cap = 0;
     _cleanup_free_ char *image = NULL;
     if (compose_util_image_with_tag(s->image, &image) == -ENOMEM)
         return -ENOMEM;
@@ -1272,9 +1312,9 @@ static int convert_service(struct conv *c, const struct compose_service *s)
             r = set_strv_opt(dns, "Search", &s->dns_search);
     }
     if (!r)
-        r = convert_file_refs(c, s, cs, true, o, &ref_cap);
+        r = convert_file_refs(c, s, cs, true, o, rs);
     if (!r)
-        r = convert_file_refs(c, s, cs, false, o, &ref_cap);
+        r = convert_file_refs(c, s, cs, false, o, rs);
     if (!r)
         r = set_str_opt(cs, "Isolation", s->isolation);
     if (!r)
@@ -1306,7 +1346,7 @@ static int convert_service(struct conv *c, const struct compose_service *s)
             r = set_int_opt(pl, "MaxReplicas", (long long)s->deploy.max_replicas_per_node);
     }
     if (!r)
-        r = convert_networks(c, s, tt, o, &ref_cap);
+        r = convert_networks(c, s, tt, o, rs);
     if (!r && s->logging.set) {
         json_t *ld = json_object();
         r = set_new(tt, "LogDriver", ld);
@@ -1416,10 +1456,12 @@ int spec_convert(const struct compose_project *p, const struct spec_input *in,
     for (size_t i = 0; r == 0 && i < p->warnings.n; i++)
         r = add_warning(&c, p->warnings.v[i]);
     /* networks: the ones services use, the default one included */
-    if (r == 0 && network_used(p, "default") && !compose_project_network(p, "default"))
+    if (r == 0)
+        r = index_used_networks(&c);
+    if (r == 0 && network_used(&c, "default") && !compose_project_network(p, "default"))
         r = convert_network(&c, "default");
     for (size_t i = 0; r == 0 && i < p->n_networks; i++)
-        if (network_used(p, p->networks[i].key))
+        if (network_used(&c, p->networks[i].key))
             r = convert_network(&c, p->networks[i].key);
     /* every declared config and secret, used or not, as docker does */
     for (size_t i = 0; r == 0 && i < p->n_configs; i++)
@@ -1430,6 +1472,11 @@ int spec_convert(const struct compose_project *p, const struct spec_input *in,
         r = convert_service(&c, &p->services[i]);
     for (size_t i = 0; r == 0 && i < st->n_objects; i++)
         r = stamp(&c, &st->objects[i]);
+    compose_util_map_release(&c.used_networks);
+    for (size_t i = 0; i < ARRAY_SIZE(c.objects); i++) {
+        compose_util_map_release(&c.objects[i]);
+        compose_util_map_release(&c.externals[i]);
+    }
     if (r < 0) {
         if (r == -ENOMEM && !err->text[0])
             compose_error_set(err, p->filename, 0, 0, NULL, "out of memory");

@@ -263,6 +263,10 @@ static void test_ports(void **state)
     assert_int_equal(p->services[0].ports[2].target, 98);
     compose_project_free(p);
     parse_fails("services: {s: {image: x, ports: ['70000']}}", -EINVAL, "invalid container port");
+    parse_fails("services: {s: {image: x, ports: ['1-40000:1-40000', '1-40000:1-40000/udp']}}",
+                -EINVAL, "services.s.ports[1]: more than 65536 ports in all");
+    parse_fails("services: {s: {image: x, ports: ['1-60000:80', '1-6000:81']}}", -EINVAL,
+                "more than 65536 ports");
     parse_fails("services: {s: {image: x, ports: [{target: 1, mode: bridge}]}}", -EINVAL,
                 "expected \"ingress\" or \"host\"");
     parse_fails("services: {s: {image: x, ports: [1.5]}}", -EINVAL, "expected a port");
