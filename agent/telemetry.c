@@ -657,11 +657,15 @@ static void host_disks(struct telemetry *t, const char *s, size_t n)
     t->host.disks = t->pb_disks;
 }
 
+/* The host side of containers' veth pairs: counted in the containers' namespaces. */
+static bool is_veth(const char *name)
+{
+    return strncmp(name, "veth", 4) == 0;
+}
+
 static int net_cb(void *ud, const struct procfs_netdev *d)
 {
     struct telemetry *t = ud;
-    if (strncmp(d->name, "veth", 4) == 0)
-        return 0;
     struct hnet *e = NULL;
     for (size_t i = 0; i < t->n_nets && !e; i++)
         if (streq(t->nets[i].cur.name, d->name))
@@ -694,7 +698,7 @@ static void host_nets(struct telemetry *t, const char *s, size_t n)
 {
     for (size_t i = 0; i < t->n_nets; i++)
         t->nets[i].seen = false;
-    int r = procfs_parse_netdev(s, n, net_cb, t);
+    int r = procfs_parse_netdev_skip(s, n, is_veth, net_cb, t);
     if (r < 0 && r != -ENOMEM)
         warn_parse(t, H_NETDEV, r);
     size_t k = 0;
@@ -900,11 +904,14 @@ static void read_cgroups(struct telemetry *t)
     }
 }
 
+static bool is_lo(const char *name)
+{
+    return streq(name, "lo");
+}
+
 static int netns_cb(void *ud, const struct procfs_netdev *d)
 {
     struct net_counters *n = ud;
-    if (streq(d->name, "lo"))
-        return 0;
     n->rx_bytes += d->rx_bytes;
     n->rx_packets += d->rx_packets;
     n->rx_errs += d->rx_errs;
@@ -927,7 +934,7 @@ static void read_netns(struct telemetry *t)
         int r = readbuf_pread(&t->rb, c->net_fd, &n);
         struct net_counters sum = {0};
         if (r == 0)
-            r = procfs_parse_netdev(t->rb.data, n, netns_cb, &sum);
+            r = procfs_parse_netdev_skip(t->rb.data, n, is_lo, netns_cb, &sum);
         if (r < 0) {
             warn_container(c, WARNED_NET, "net/dev", r);
             continue;

@@ -4,6 +4,7 @@
 # `docker stats --no-stream` for the same containers (client + dockerd + containerd + shims).
 # Built without sanitizers, with optimisation. The Docker Engine is shared: run it under the lock
 #   flock /tmp/axion-docker.lock bench/telemetry/run.sh [N] [telemetry-bench options]
+# AXION_BENCH_FILES=1 also runs pread-cost (the cost of each file kind, about a minute).
 set -euo pipefail
 
 N=${1:-50}
@@ -14,7 +15,7 @@ IMAGE=${AXION_TEST_IMAGE:-axion-test/busybox:1}
 
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release \
     -DAXION_SANITIZE=OFF >/dev/null
-cmake --build "$BUILD" --target telemetry-bench >/dev/null
+cmake --build "$BUILD" --target telemetry-bench pread-cost >/dev/null
 "$SRC/tests/env/docker-up.sh"
 
 ours() { docker ps -aq --filter name='^axt-tel-bench-'; }
@@ -40,3 +41,8 @@ echo "docker: $(docker version --format '{{.Server.Version}}'), cgroup" \
 echo
 # AXION_BENCH_WRAP="perf record -g -o /tmp/telemetry.perf" profiles the bench binary.
 ${AXION_BENCH_WRAP:-} "$BUILD/bench/telemetry-bench" "$@" <"$list"
+# AXION_BENCH_FILES=1: then what one pread of each file kind costs (cgroup v1, cgroupfs layout).
+if [ "${AXION_BENCH_FILES:-0}" = 1 ]; then
+    echo
+    "$BUILD/bench/pread-cost" <"$list"
+fi

@@ -24,13 +24,22 @@ static const char *line_end(const char *p, const char *end)
     return nl ? nl : end;
 }
 
+static bool is_digit(char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+
 int procfs_parse_u64(const char **p, const char *end, uint64_t *ret)
 {
     const char *q = skip_blanks(*p, end);
-    if (q >= end || *q < '0' || *q > '9')
+    if (q >= end || !is_digit(*q))
         return -EINVAL;
+    /* Up to 19 digits cannot overflow: no check per digit (this loop is most of the parsing). */
+    const char *safe = end - q > 19 ? q + 19 : end;
     uint64_t v = 0;
-    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+    for (; q < safe && is_digit(*q); q++)
+        v = v * 10 + (uint64_t)(*q - '0');
+    for (; q < end && is_digit(*q); q++) {
         uint64_t d = (uint64_t)(*q - '0');
         if (v > (UINT64_MAX - d) / 10)
             return -ERANGE;
@@ -317,6 +326,12 @@ bool procfs_disk_is_reported(const char *name)
 int procfs_parse_netdev(const char *s, size_t n, int (*fn)(void *ud, const struct procfs_netdev *d),
                         void *ud)
 {
+    return procfs_parse_netdev_skip(s, n, NULL, fn, ud);
+}
+
+int procfs_parse_netdev_skip(const char *s, size_t n, bool (*skip)(const char *name),
+                             int (*fn)(void *ud, const struct procfs_netdev *d), void *ud)
+{
     const char *end = s + n;
     for (const char *p = s; p < end;) {
         const char *le = line_end(p, end);
@@ -336,6 +351,10 @@ int procfs_parse_netdev(const char *s, size_t n, int (*fn)(void *ud, const struc
             return named;
         if (skip_blanks(q, colon) != colon)
             return -EINVAL; /* interface names have no blanks */
+        if (named > 0 && skip && skip(d.name)) {
+            p = le + (le < end);
+            continue;
+        }
         q = colon + 1;
         uint64_t v[16];
         for (size_t i = 0; i < ARRAY_SIZE(v); i++) {

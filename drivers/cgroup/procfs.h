@@ -79,3 +79,7 @@ struct procfs_netdev {
 };
 int procfs_parse_netdev(const char *s, size_t n, int (*fn)(void *ud, const struct procfs_netdev *d),
                         void *ud);
+/* The same, but the lines of interfaces for which skip(name) is true are passed over without
+ * parsing their 16 numbers (the collector drops lo and the host's veth lines: most of the text). */
+int procfs_parse_netdev_skip(const char *s, size_t n, bool (*skip)(const char *name),
+                             int (*fn)(void *ud, const struct procfs_netdev *d), void *ud);

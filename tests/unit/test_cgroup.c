@@ -459,6 +459,37 @@ static void test_procfs_netdev(void **state)
     assert_int_equal(procfs_parse_netdev(bad, strlen(bad), net_cb, &s), -EINVAL);
 }
 
+static bool skip_lo(const char *name)
+{
+    return strcmp(name, "lo") == 0;
+}
+
+static void test_procfs_netdev_skip(void **state)
+{
+    /* A skipped line's numbers are not parsed (not even checked); the others are. */
+    const char *t =
+        "Inter-|   Receive\n face |bytes\n"
+        "    lo: not numbers at all\n"
+        "  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n"
+        "  eth1: 18446744073709551615 0 0 0 0 0 0 0 12345678901234567890 0 0 0 0 0 0 0\n";
+    struct nets s = {0};
+    assert_int_equal(procfs_parse_netdev_skip(t, strlen(t), skip_lo, net_cb, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.d[0].name, "eth0");
+    assert_int_equal(s.d[0].rx_bytes, 1);
+    assert_int_equal(s.d[0].rx_drop, 4);
+    assert_int_equal(s.d[0].tx_bytes, 9);
+    assert_int_equal(s.d[0].tx_drop, 12);
+    /* 20 digits: the overflow check past the 19th digit */
+    assert_true(s.d[1].rx_bytes == UINT64_MAX);
+    assert_true(s.d[1].tx_bytes == 12345678901234567890ull);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(procfs_parse_netdev_skip(t, strlen(t), NULL, net_cb, &s), -EINVAL);
+    const char *big = "  eth0: 18446744073709551616 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+    assert_int_equal(procfs_parse_netdev_skip(big, strlen(big), skip_lo, net_cb, &s), -ERANGE);
+    (void)state;
+}
+
 /* ---- hierarchies and handles --------------------------------------------------------------- */
 
 static void test_fs_v2(void **state)
@@ -652,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_procfs_host_files),
         cmocka_unit_test(test_procfs_diskstats),
         cmocka_unit_test(test_procfs_netdev),
+        cmocka_unit_test(test_procfs_netdev_skip),
         cmocka_unit_test(test_fs_v2),
         cmocka_unit_test(test_fs_v1_joined_and_hybrid),
         cmocka_unit_test(test_vanish_between_reads),
