@@ -256,12 +256,9 @@ static int rd_str(struct loader *l, const struct compose_ynode *n, char **ret)
         return r;
     if (v.type != COMPOSE_YSTR)
         return expected(l, n, &v, "a string");
+    /* Not a copy: node strings live in the project's arena and are never changed (an aliased
+     * node is read at many places); code that edits a string copies it first. */
     *ret = (char *)v.s;
-    if (v.s == n->str) {
-        *ret = compose_arena_strndup(l->a, v.s, v.len);
-        if (!*ret)
-            return -ENOMEM;
-    }
     return 0;
 }
 
@@ -484,8 +481,8 @@ static int rd_map_value(struct loader *l, const struct compose_ynode *n, bool al
     char buf[64];
     switch (v.type) {
     case COMPOSE_YSTR:
-        *ret = v.s == n->str ? compose_arena_strndup(l->a, v.s, v.len) : (char *)v.s;
-        return *ret ? 0 : -ENOMEM;
+        *ret = (char *)v.s;
+        return 0;
     case COMPOSE_YINT:
         snprintf(buf, sizeof(buf), "%lld", (long long)v.i);
         break;
@@ -546,8 +543,10 @@ static int rd_list_or_dict(struct loader *l, const struct compose_ynode *n, enum
             char *eq = strchr(s, '=');
             char *value = NULL;
             if (eq) {
-                *eq = '\0';
                 value = eq + 1;
+                s = compose_arena_strndup(l->a, s, (size_t)(eq - s));
+                if (!s)
+                    return -ENOMEM;
             } else if (nil == MAP_NIL_EMPTY) {
                 value = "";
             }
@@ -1625,6 +1624,9 @@ static int rd_deploy(struct loader *l, const struct compose_ynode *n, struct com
             r = rd_str(l, v, &d->endpoint_mode);
             if (r < 0)
                 break;
+            d->endpoint_mode = compose_arena_strdup(l->a, d->endpoint_mode);
+            if (!d->endpoint_mode)
+                return -ENOMEM;
             for (char *p = d->endpoint_mode; *p; p++)
                 if (*p >= 'A' && *p <= 'Z')
                     *p = (char)(*p + 32);

@@ -15,14 +15,16 @@
 struct compose_index;
 
 /* Limits on what a manifest may cost us; every one has a clear error. */
-#define COMPOSE_MAX_BYTES    (1024 * 1024) /* manifest text */
-#define COMPOSE_MAX_DEPTH    64            /* nesting of maps and lists, aliases expanded */
-#define COMPOSE_MAX_NODES    200000        /* YAML nodes, aliases and merge keys expanded */
+#define COMPOSE_MAX_BYTES    (1024 * 1024)      /* manifest text */
+#define COMPOSE_MAX_DEPTH    64                 /* nesting of maps and lists, aliases expanded */
+#define COMPOSE_MAX_NODES    200000             /* YAML nodes, aliases and merge keys expanded */
+#define COMPOSE_MAX_TEXT     (16 * 1024 * 1024) /* bytes of text, aliases and merge keys expanded */
 #define COMPOSE_MAX_SERVICES 500
 #define COMPOSE_MAX_OBJECTS  1000              /* networks, volumes, secrets, configs: each */
 #define COMPOSE_MAX_EXPANDED (8 * 1024 * 1024) /* bytes produced by interpolation, in total */
 #define COMPOSE_MAX_VAR_NAME 256
 #define COMPOSE_MAX_PORTS    65536 /* published ports after expanding ranges, in all services */
+#define COMPOSE_MAX_FILES    (64 * 1024 * 1024) /* bytes of attached files one conversion reads */
 
 struct compose_error {
     char file[128];

@@ -289,8 +289,14 @@ static int b_weigh(struct builder *b, struct compose_ynode *parent,
                    const struct compose_ynode *child)
 {
     parent->weight += child->weight;
+    parent->bytes += child->bytes;
     if (child->height + 1 > parent->height)
         parent->height = child->height + 1;
+    if (parent->bytes > COMPOSE_MAX_TEXT)
+        return b_error_in(b, b->depth - 1, NULL, parent->line, parent->col, -E2BIG,
+                          "the document expands to more than %d bytes of text (aliases and merge "
+                          "keys included)",
+                          COMPOSE_MAX_TEXT);
     if (parent->weight > COMPOSE_MAX_NODES)
         return b_error_in(b, b->depth - 1, NULL, parent->line, parent->col, -E2BIG,
                           "the document expands to more than %d nodes (aliases and merge keys "
@@ -357,6 +363,7 @@ static int b_scalar(struct builder *b, const yaml_event_t *ev)
     if (!n->str)
         return -ENOMEM;
     n->len = len;
+    n->bytes = len;
 
     const char *tag = (const char *)ev->data.scalar.tag;
     bool implicit_tag = !tag || streq(tag, "!");
@@ -476,6 +483,7 @@ static int b_finish_map(struct builder *b, struct frame *f)
 
     /* The weight is recomputed from the final pairs. */
     m->weight = 1;
+    m->bytes = 0;
     m->height = 1;
     for (size_t i = 0; i < npairs; i++) {
         struct compose_ynode *k = f->items[2 * i], *v = f->items[2 * i + 1];

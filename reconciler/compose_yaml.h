@@ -48,7 +48,8 @@ struct compose_ynode {
     struct compose_ynode **keys;
     struct compose_ynode **vals;
     size_t n;
-    uint64_t weight;
+    uint64_t weight; /* nodes, aliases and merge keys expanded */
+    uint64_t bytes;  /* bytes of scalar text, aliases and merge keys expanded */
     unsigned height;
 };
 

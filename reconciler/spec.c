@@ -38,6 +38,7 @@ struct conv {
     struct compose_error *err;
     struct spec_stack *st;
     size_t cap_objects, cap_externals, cap_warnings;
+    size_t file_bytes;                     /* attached file content read so far */
     struct compose_util_map used_networks; /* network keys services use */
     struct compose_util_map objects[4];    /* by kind: key → position in st->objects */
     struct compose_util_map externals[4];  /* by kind: names in st->externals */
@@ -187,6 +188,17 @@ static const char *strip_dot_slash(const char *s)
             s++;
     }
     return s;
+}
+
+/* Counts len bytes of attached files against COMPOSE_MAX_FILES. */
+static int use_file_bytes(struct conv *c, size_t len, struct compose_pos pos, const char *path)
+{
+    c->file_bytes += len;
+    if (c->file_bytes > COMPOSE_MAX_FILES || len > COMPOSE_MAX_FILES)
+        return conv_fail(c, pos, path,
+                         "the attached files the stack uses add up to more than %d bytes",
+                         COMPOSE_MAX_FILES);
+    return 0;
 }
 
 static const struct spec_file *find_file(struct conv *c, const char *name)
@@ -372,6 +384,16 @@ static int convert_fileobj(struct conv *c, const struct compose_fileobj *f, bool
         if (!file)
             return conv_fail(c, f->file_pos, path,
                              "the file \"%s\" was not supplied with the manifest", f->file);
+        /* Swarm's limits: more than 0 and less than 500 KiB (secrets), 1000 KiB (configs) */
+        size_t max = secret ? 500 * 1024 : 1000 * 1024;
+        if (file->len == 0 || file->len >= max)
+            return conv_fail(c, f->file_pos, path,
+                             "the file \"%s\" has %zu bytes: a %s holds more than 0 and less "
+                             "than %zu bytes",
+                             f->file, file->len, secret ? "secret" : "config", max);
+        int q = use_file_bytes(c, file->len, f->file_pos, path);
+        if (q < 0)
+            return q;
     }
     int r = set_new(b, "Labels", stack_labels(c, &f->labels));
     if (!r && file && file->len)
@@ -610,6 +632,8 @@ static int convert_env(struct conv *c, const struct compose_service *s, json_t *
                           "the env file \"%s\" was not supplied with the manifest",
                           s->env_file.v[i]);
         else
+            r = use_file_bytes(c, f->len, s->env_file_pos, path);
+        if (r == 0)
             r = parse_env_file(c, s, s->env_file.v[i], f, &file_env);
     }
     for (size_t i = 0; r == 0 && i < file_env.n; i++)

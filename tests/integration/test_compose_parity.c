@@ -9,7 +9,7 @@
  *   NAME.vars      KEY=VALUE lines (both sides) or KEY=REF|OURS (a value per side); AXT_STACK
  *                  is always the side's stack name
  *   "# parity-client: /usr/local/bin/docker" in the file: the docker CLI that deploys the
- *                  reference (default: Debian's /usr/bin/docker)
+ *                  reference (default: Debian's /usr/bin/docker; AXT_PARITY_CLIENT overrides)
  * Attached files (config/secret `file:`, `env_file`) are the files in good/files/, named
  * "files/NAME". External objects the files may use are created here: network axtc-ext-net, secret
  * axtc-ext-secret, config axtc-ext-config. Run under flock /tmp/axion-docker.lock. */
@@ -675,6 +675,8 @@ static void test_parity(void **state)
     const char *cl = strstr(text, "# parity-client:");
     if (cl)
         sscanf(cl + strlen("# parity-client:"), " %255s", client);
+    if (getenv("AXT_PARITY_CLIENT")) /* e.g. check every file against the newer CLI */
+        snprintf(client, sizeof(client), "%s", getenv("AXT_PARITY_CLIENT"));
 
     struct vars vs = {0};
     vars_add(&vs, "AXT_STACK", pf->ref, pf->ours);

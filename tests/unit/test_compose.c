@@ -406,6 +406,20 @@ static void test_limits(void **state)
     }
     assert_int_equal(compose_parse(laughs, strlen(laughs), "l.yml", NULL, &p, &err), -E2BIG);
     assert_non_null(strstr(err.text, "expands to more than 200000 nodes"));
+    /* a big scalar, aliased many times: bytes, not nodes */
+    size_t bl = 200 * 1024;
+    char *bigtext = malloc(bl + 4096);
+    int k = snprintf(bigtext, 64, "x: &big \"");
+    memset(bigtext + k, 'a', bl);
+    k += (int)bl;
+    k += snprintf(bigtext + k, 64, "\"\nservices: {s: {image: x, command: [");
+    for (int i = 0; i < 100; i++)
+        k += snprintf(bigtext + k, 16, "%s*big", i ? "," : "");
+    snprintf(bigtext + k, 16, "]}}\n");
+    assert_int_equal(compose_parse(bigtext, strlen(bigtext), "b.yml", NULL, &p, &err), -E2BIG);
+    assert_string_equal(err.text, "b.yml:2:35: services.s.command: the document expands to more "
+                                  "than 16777216 bytes of text (aliases and merge keys included)");
+    free(bigtext);
 }
 
 static void test_errors(void **state)

@@ -357,6 +357,23 @@ static void test_convert_errors(void **state)
                   "no variable name on line 1");
     convert_fails("configs: {c: {file: nope}}\nservices: {}", NULL, 0,
                   "configs.c.file: the file \"nope\" was not supplied with the manifest");
+    const struct spec_file empty[] = {{"e", "", 0}};
+    convert_fails("secrets: {s: {file: e}}\nservices: {}", empty, 1,
+                  "secrets.s.file: the file \"e\" has 0 bytes: a secret holds more than 0 and less "
+                  "than 512000 bytes");
+    static char big[1024 * 1024];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = i % 64 == 63 ? '\n' : 'a';
+    const struct spec_file bigf[] = {{"b", big, 600 * 1024}, {"c", big, 1000 * 1024}};
+    convert_fails("secrets: {s: {file: b}}\nservices: {}", bigf, 1, "has 614400 bytes");
+    convert_fails("configs: {s: {file: c}}\nservices: {}", bigf, 2,
+                  "a config holds more than 0 and less than 1024000 bytes");
+    /* the attached files a conversion reads are bounded, however often they are used */
+    char yml[8192] = "services:\n";
+    for (int i = 0; i < 80; i++)
+        snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml), "  s%d: {image: x, env_file: c}\n",
+                 i);
+    convert_fails(yml, bigf, 2, "the attached files the stack uses add up to more than 67108864");
     const struct spec_file s[] = {{"s", "x", 1}};
     convert_fails("secrets: {s: {file: s}}\n"
                   "services: {web: {image: x, secrets: [s, {source: s, target: s}]}}",
