@@ -235,7 +235,7 @@ static int scalar(struct loader *l, const struct compose_ynode *n, struct sval *
  * ignores. */
 static int check_tree(struct loader *l, const struct compose_ynode *n)
 {
-    struct sval v;
+    struct sval v = {0};
     if (n->kind == COMPOSE_YSCALAR)
         return scalar(l, n, &v, "a value");
     for (size_t i = 0; i < n->n; i++) {
@@ -250,7 +250,7 @@ static int check_tree(struct loader *l, const struct compose_ynode *n)
 
 static int rd_str(struct loader *l, const struct compose_ynode *n, char **ret)
 {
-    struct sval v;
+    struct sval v = {0};
     int r = scalar(l, n, &v, "a string");
     if (r < 0)
         return r;
@@ -274,7 +274,7 @@ static int rd_str_or_null(struct loader *l, const struct compose_ynode *n, char 
 
 static int rd_bool(struct loader *l, const struct compose_ynode *n, bool *ret)
 {
-    struct sval v;
+    struct sval v = {0};
     int r = scalar(l, n, &v, "a boolean");
     if (r < 0)
         return r;
@@ -301,7 +301,7 @@ static int rd_bool(struct loader *l, const struct compose_ynode *n, bool *ret)
 
 static int rd_int(struct loader *l, const struct compose_ynode *n, int64_t *ret)
 {
-    struct sval v;
+    struct sval v = {0};
     int r = scalar(l, n, &v, "an integer");
     if (r < 0)
         return r;
@@ -336,7 +336,7 @@ static int rd_u64(struct loader *l, const struct compose_ynode *n, struct compos
 
 static int rd_number(struct loader *l, const struct compose_ynode *n, double *ret)
 {
-    struct sval v;
+    struct sval v = {0};
     int r = scalar(l, n, &v, "a number");
     if (r < 0)
         return r;
@@ -362,7 +362,7 @@ static int rd_number(struct loader *l, const struct compose_ynode *n, double *re
 
 static int rd_duration(struct loader *l, const struct compose_ynode *n, int64_t *ret)
 {
-    struct sval v;
+    struct sval v = {0};
     int r = scalar(l, n, &v, "a duration");
     if (r < 0)
         return r;
@@ -406,7 +406,7 @@ static int rd_strlist(struct loader *l, const struct compose_ynode *n, bool uniq
     _cleanup_(compose_util_map_release) struct compose_util_map seen = {0};
     for (size_t i = 0; i < n->n; i++) {
         size_t old = path_index(l, i);
-        char *s;
+        char *s = NULL;
         int r = rd_str(l, n->vals[i], &s);
         if (r < 0)
             return r;
@@ -432,7 +432,7 @@ static int rd_str_or_list(struct loader *l, const struct compose_ynode *n, struc
         return rd_strlist(l, n, true, ret);
     if (n->kind != COMPOSE_YSCALAR || n->type != COMPOSE_YSTR)
         return expected(l, n, NULL, "a string or a list of strings");
-    char *s;
+    char *s = NULL;
     int r = rd_str(l, n, &s);
     if (r < 0)
         return r;
@@ -473,7 +473,7 @@ static int map_set(struct loader *l, struct compose_map *m, size_t *cap,
 static int rd_map_value(struct loader *l, const struct compose_ynode *n, bool allow_null,
                         char **ret)
 {
-    struct sval v;
+    struct sval v = {0};
     const char *want = allow_null ? "a string, a number or null" : "a string or a number";
     int r = scalar(l, n, &v, want);
     if (r < 0)
@@ -518,7 +518,7 @@ static int rd_list_or_dict(struct loader *l, const struct compose_ynode *n, enum
     if (n->kind == COMPOSE_YMAP) {
         for (size_t i = 0; i < n->n; i++) {
             size_t old = path_push(l, n->keys[i]->str);
-            char *value;
+            char *value = NULL;
             r = rd_map_value(l, n->vals[i], true, &value);
             if (r < 0)
                 return r;
@@ -532,7 +532,7 @@ static int rd_list_or_dict(struct loader *l, const struct compose_ynode *n, enum
     } else if (n->kind == COMPOSE_YSEQ) {
         for (size_t i = 0; i < n->n; i++) {
             size_t old = path_index(l, i);
-            char *s;
+            char *s = NULL;
             r = rd_str(l, n->vals[i], &s);
             if (r < 0)
                 return r;
@@ -573,7 +573,7 @@ static int rd_string_map(struct loader *l, const struct compose_ynode *n, bool a
     _cleanup_(compose_util_map_release) struct compose_util_map index = {0};
     for (size_t i = 0; i < n->n; i++) {
         size_t old = path_push(l, n->keys[i]->str);
-        char *value;
+        char *value = NULL;
         int r = rd_map_value(l, n->vals[i], allow_null, &value);
         if (r < 0)
             return r;
@@ -868,7 +868,7 @@ static int rd_ports(struct loader *l, const struct compose_ynode *n, struct comp
         if (e->kind == COMPOSE_YMAP) {
             r = port_long(l, &pl, e);
         } else {
-            struct sval v;
+            struct sval v = {0};
             r = scalar(l, e, &v, "a port");
             if (r < 0)
                 return r;
@@ -1128,7 +1128,7 @@ static int rd_mounts(struct loader *l, const struct compose_ynode *n, struct com
         if (e->kind == COMPOSE_YMAP) {
             r = mount_long(l, e, m);
         } else {
-            char *spec;
+            char *spec = NULL;
             r = rd_str(l, e, &spec);
             if (r == 0)
                 r = mount_short(l, e, spec, m);
@@ -1173,7 +1173,7 @@ static int rd_file_refs(struct loader *l, const struct compose_ynode *n,
                 } else if (streq(k, "gid")) {
                     r = rd_str(l, val, &f->gid);
                 } else if (streq(k, "mode")) {
-                    uint64_t mode;
+                    uint64_t mode = 0;
                     r = rd_uint(l, val, &mode);
                     if (r == 0 && mode > 0xFFFFFFFFULL)
                         r = fail(l, val, "expected a file mode, got %llu",
@@ -1285,7 +1285,7 @@ static int rd_healthcheck(struct loader *l, const struct compose_ynode *n,
             if (v->kind == COMPOSE_YSEQ) {
                 r = rd_strlist(l, v, false, &h->test);
             } else {
-                char *cmd;
+                char *cmd = NULL;
                 r = rd_str(l, v, &cmd);
                 char **t = compose_arena_array(l->a, 2, sizeof(*t));
                 if (r == 0 && !t)
@@ -1445,7 +1445,7 @@ static int rd_resource(struct loader *l, const struct compose_ynode *n, bool lim
                              res->cpus);
             }
         } else if (streq(k, "memory")) {
-            char *mem;
+            char *mem = NULL;
             r = rd_str(l, v, &mem);
             if (r == 0 && compose_util_ram_bytes(mem, &res->memory) < 0)
                 r = fail(l, v, "expected a size (like \"512M\" or \"1.5G\"), got \"%s\"", mem);
@@ -1601,7 +1601,7 @@ static int rd_deploy(struct loader *l, const struct compose_ynode *n, struct com
         const struct compose_ynode *v = n->vals[i];
         size_t old = path_push(l, k);
         if (streq(k, "mode")) {
-            char *mode;
+            char *mode = NULL;
             r = rd_str(l, v, &mode);
             if (r < 0)
                 break;
@@ -1709,7 +1709,7 @@ static int rd_command(struct loader *l, const struct compose_ynode *n, struct co
 {
     if (n->kind == COMPOSE_YSEQ)
         return rd_strlist(l, n, false, ret);
-    char *s;
+    char *s = NULL;
     int r = rd_str(l, n, &s);
     if (r < 0)
         return r;
@@ -2140,7 +2140,7 @@ static int rd_fileobj(struct loader *l, const struct compose_ynode *key,
 
 static int rd_version(struct loader *l, const struct compose_ynode *n)
 {
-    char *v;
+    char *v = NULL;
     int r = rd_str(l, n, &v);
     if (r < 0)
         return r;

@@ -1,6 +1,7 @@
 #include "reconciler/compose_yaml.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

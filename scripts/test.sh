@@ -12,6 +12,9 @@ scripts/deps.sh
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
     -DAXION_SANITIZE=ON >/dev/null
 cmake --build "$BUILD" -j "$(nproc)"
+# The run command builds with the system compiler (GCC, optimised): that build must work too.
+cmake -S . -B "$BUILD-gcc" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD-gcc" -j "$(nproc)"
 
 cleanup() {
     "$ROOT"/tests/env/down.sh || true
