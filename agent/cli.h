@@ -31,6 +31,11 @@ int cli_wants_help(int argc, char **argv);
  * STORE_OPEN_EXISTING); prints the error. */
 struct store;
 int cli_open_store(const struct config *cfg, unsigned flags, struct store **ret);
+/* Loads the config and opens the store the way a read-mostly command needs them; prints the
+ * error and frees what it made on failure. cli_close() releases both. */
+int cli_open(struct cli_ctx *ctx, unsigned store_flags, struct config *ret_cfg,
+             struct store **ret_st);
+void cli_close(struct config *cfg, struct store *st);
 /* Tells a running daemon that desired state changed (says so when none runs). */
 void cli_wake_daemon(const struct config *cfg);
 struct policy_rules;

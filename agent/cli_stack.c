@@ -48,6 +48,24 @@ int cli_open_store(const struct config *cfg, unsigned flags, struct store **ret)
     return r;
 }
 
+int cli_open(struct cli_ctx *ctx, unsigned store_flags, struct config *ret_cfg,
+             struct store **ret_st)
+{
+    int r = cli_load_config(ctx, ret_cfg);
+    if (r < 0)
+        return r;
+    r = cli_open_store(ret_cfg, store_flags, ret_st);
+    if (r < 0)
+        config_free(ret_cfg);
+    return r;
+}
+
+void cli_close(struct config *cfg, struct store *st)
+{
+    store_close(st);
+    config_free(cfg);
+}
+
 void cli_wake_daemon(const struct config *cfg)
 {
     int r = local_send(cfg->local.socket, "wake");
@@ -375,12 +393,11 @@ static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum ove
         return 1;
     }
     struct config cfg;
-    if (cli_load_config(ctx, &cfg) < 0)
+    struct store *st;
+    if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
-    struct store *st = NULL;
     int rc = 1, r;
-    if (cli_open_store(&cfg, STORE_OPEN_EXISTING, &st) < 0 ||
-        check_service(st, stack, service, cmd) < 0)
+    if (check_service(st, stack, service, cmd) < 0)
         goto out;
     r = store_begin(st);
     switch (what) {
@@ -425,8 +442,7 @@ static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum ove
     cli_wake_daemon(&cfg);
     rc = 0;
 out:
-    store_close(st);
-    config_free(&cfg);
+    cli_close(&cfg, st);
     return rc;
 }
 
@@ -462,12 +478,11 @@ int cli_rm(struct cli_ctx *ctx, int argc, char **argv)
         return 1;
     }
     struct config cfg;
-    if (cli_load_config(ctx, &cfg) < 0)
+    struct store *st;
+    if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
-    struct store *st = NULL;
     int rc = 1;
-    if (cli_open_store(&cfg, STORE_OPEN_EXISTING, &st) < 0 ||
-        check_service(st, argv[1], "", "rm") < 0)
+    if (check_service(st, argv[1], "", "rm") < 0)
         goto out;
     if (store_mark_stack_removed(st, argv[1], 0, "cli") < 0) {
         fprintf(stderr, "axion-agent rm: %s\n", store_errmsg(st));
@@ -477,8 +492,7 @@ int cli_rm(struct cli_ctx *ctx, int argc, char **argv)
     cli_wake_daemon(&cfg);
     rc = 0;
 out:
-    store_close(st);
-    config_free(&cfg);
+    cli_close(&cfg, st);
     return rc;
 }
 
@@ -607,14 +621,12 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv)
     }
     const char *only = optind < argc ? argv[optind] : NULL;
     struct config cfg;
-    if (cli_load_config(ctx, &cfg) < 0)
+    struct store *st;
+    if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
-    struct store *st = NULL;
     struct store_stack *stacks = NULL;
     size_t n = 0;
     int rc = 1;
-    if (cli_open_store(&cfg, STORE_OPEN_EXISTING, &st) < 0)
-        goto out;
     if (store_list_stacks(st, STORE_LIST_SUMMARY | STORE_LIST_REMOVED, &stacks, &n) < 0) {
         fprintf(stderr, "axion-agent status: %s\n", store_errmsg(st));
         goto out;
@@ -649,8 +661,7 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv)
     rc = 0;
 out:
     store_stack_array_free(stacks, n);
-    store_close(st);
-    config_free(&cfg);
+    cli_close(&cfg, st);
     return rc;
 }
 
@@ -694,14 +705,12 @@ int cli_events(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     struct config cfg;
-    if (cli_load_config(ctx, &cfg) < 0)
+    struct store *st;
+    if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
-    struct store *st = NULL;
     struct store_event *ev = NULL;
     size_t n = 0;
     int rc = 1;
-    if (cli_open_store(&cfg, STORE_OPEN_EXISTING, &st) < 0)
-        goto out;
     if (store_list_events(st, STORE_EVENTS_TAIL, (size_t)limit, stack, &ev, &n) < 0) {
         fprintf(stderr, "axion-agent events: %s\n", store_errmsg(st));
         goto out;
@@ -727,7 +736,6 @@ int cli_events(struct cli_ctx *ctx, int argc, char **argv)
     rc = 0;
 out:
     store_event_array_free(ev, n);
-    store_close(st);
-    config_free(&cfg);
+    cli_close(&cfg, st);
     return rc;
 }

@@ -36,15 +36,13 @@ int cli_top(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     struct config cfg;
-    if (cli_load_config(ctx, &cfg) < 0)
+    struct store *st;
+    if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
-    struct store *st = NULL;
     void *payload = NULL;
     size_t len = 0;
     int64_t ts = 0;
     int rc = 1;
-    if (cli_open_store(&cfg, STORE_OPEN_EXISTING, &st) < 0)
-        goto out;
     int r = store_get_telemetry(st, &ts, &payload, &len);
     if (r == -ENOENT) {
         fprintf(stderr, "axion-agent top: no sample yet (is the daemon running? it takes one "
@@ -63,7 +61,6 @@ int cli_top(struct cli_ctx *ctx, int argc, char **argv)
     rc = 0;
 out:
     free(payload);
-    store_close(st);
-    config_free(&cfg);
+    cli_close(&cfg, st);
     return rc;
 }
