@@ -601,6 +601,40 @@ static int unknown_key(struct loader *l, const struct compose_ynode *key)
     return fail(l, key, "unknown key (not in the compose file format docker stack deploy reads)");
 }
 
+/* A list of single-key maps, [{key: "a"}, {key: "b"}] (placement preferences' spread, ipam
+ * config's subnet): their strings, "" where an item leaves the key out. */
+static int rd_keyed_list(struct loader *l, const struct compose_ynode *n, const char *key,
+                         struct compose_strv *ret)
+{
+    if (n->kind != COMPOSE_YSEQ) {
+        char what[64];
+        snprintf(what, sizeof(what), "a list of {%s: ...}", key);
+        return expected(l, n, NULL, what);
+    }
+    size_t cap = 0;
+    int r = 0;
+    for (size_t j = 0; j < n->n && r == 0; j++) {
+        const struct compose_ynode *item = n->vals[j];
+        size_t o2 = path_index(l, j);
+        char *value = "";
+        r = want_map(l, item);
+        for (size_t q = 0; q < item->n && r == 0; q++) {
+            size_t o3 = path_push(l, item->keys[q]->str);
+            if (streq(item->keys[q]->str, key))
+                r = rd_str(l, item->vals[q], &value);
+            else
+                r = unknown_key(l, item->keys[q]);
+            if (r == 0)
+                path_pop(l, o3);
+        }
+        if (r == 0)
+            r = strv_add(l, ret, &cap, value);
+        if (r == 0)
+            path_pop(l, o2);
+    }
+    return r;
+}
+
 /* Letters, digits, '.', '_', '-': the names docker's schema allows for services and objects. */
 static bool valid_name(const char *s)
 {
@@ -1555,30 +1589,7 @@ static int rd_placement(struct loader *l, const struct compose_ynode *n, struct 
         if (streq(k, "constraints")) {
             r = rd_strlist(l, v, false, &d->constraints);
         } else if (streq(k, "preferences")) {
-            if (v->kind != COMPOSE_YSEQ) {
-                r = expected(l, v, NULL, "a list of {spread: ...}");
-                break;
-            }
-            size_t cap = 0;
-            for (size_t j = 0; j < v->n && r == 0; j++) {
-                const struct compose_ynode *p = v->vals[j];
-                size_t o2 = path_index(l, j);
-                char *spread = "";
-                r = want_map(l, p);
-                for (size_t q = 0; q < p->n && r == 0; q++) {
-                    size_t o3 = path_push(l, p->keys[q]->str);
-                    if (streq(p->keys[q]->str, "spread"))
-                        r = rd_str(l, p->vals[q], &spread);
-                    else
-                        r = unknown_key(l, p->keys[q]);
-                    if (r == 0)
-                        path_pop(l, o3);
-                }
-                if (r == 0)
-                    r = strv_add(l, &d->preferences, &cap, spread);
-                if (r == 0)
-                    path_pop(l, o2);
-            }
+            r = rd_keyed_list(l, v, "spread", &d->preferences);
         } else if (streq(k, "max_replicas_per_node")) {
             r = rd_uint(l, v, &d->max_replicas_per_node);
         } else {
@@ -1957,30 +1968,7 @@ static int rd_network(struct loader *l, const struct compose_ynode *key,
                 if (streq(ik, "driver")) {
                     r = rd_str(l, iv, &net->ipam_driver);
                 } else if (streq(ik, "config")) {
-                    if (iv->kind != COMPOSE_YSEQ) {
-                        r = expected(l, iv, NULL, "a list of {subnet: ...}");
-                        break;
-                    }
-                    size_t cap = 0;
-                    for (size_t q = 0; q < iv->n && r == 0; q++) {
-                        const struct compose_ynode *c = iv->vals[q];
-                        size_t o3 = path_index(l, q);
-                        char *subnet = "";
-                        r = want_map(l, c);
-                        for (size_t m = 0; m < c->n && r == 0; m++) {
-                            size_t o4 = path_push(l, c->keys[m]->str);
-                            if (streq(c->keys[m]->str, "subnet"))
-                                r = rd_str(l, c->vals[m], &subnet);
-                            else
-                                r = unknown_key(l, c->keys[m]);
-                            if (r == 0)
-                                path_pop(l, o4);
-                        }
-                        if (r == 0)
-                            r = strv_add(l, &net->ipam_subnets, &cap, subnet);
-                        if (r == 0)
-                            path_pop(l, o3);
-                    }
+                    r = rd_keyed_list(l, iv, "subnet", &net->ipam_subnets);
                 } else {
                     r = unknown_key(l, v->keys[j]);
                 }
