@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import socketserver
 import subprocess
 import sys
@@ -191,6 +192,8 @@ def main():
         print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
         failed += not ok
     print(f"{len(checks) - failed} passed, {failed} failed")
+    if not failed:
+        shutil.rmtree(d, ignore_errors=True)
     return 1 if failed else 0
 
 
