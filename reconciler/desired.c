@@ -288,16 +288,6 @@ static int load_stack(struct desired_state *st, struct store *store, const struc
     store_override_array_free(ov, nov);
     if (r == 0)
         r = describe_services(ds, s);
-    for (size_t i = 0; i < s->n_warnings && r == 0; i++) {
-        char **nw = realloc(ds->warnings, (ds->n_warnings + 1) * sizeof(*nw));
-        if (!nw || !(nw[ds->n_warnings] = strdup(s->warnings[i]))) {
-            if (nw)
-                ds->warnings = nw;
-            return -ENOMEM;
-        }
-        ds->warnings = nw;
-        ds->n_warnings++;
-    }
     return r;
 }
 
@@ -341,9 +331,6 @@ void desired_release(struct desired_state *ds)
             free(s->services[j].short_name);
         }
         free(s->services);
-        for (size_t j = 0; j < s->n_warnings; j++)
-            free(s->warnings[j]);
-        free(s->warnings);
     }
     free(ds->stacks);
     free(ds->objs);
@@ -354,14 +341,6 @@ void desired_release(struct desired_state *ds)
         spec_stack_free(ds->specs[i]);
     free(ds->specs);
     *ds = (struct desired_state){0};
-}
-
-const struct desired_stack *desired_find_stack(const struct desired_state *ds, const char *name)
-{
-    for (size_t i = 0; i < ds->n_stacks; i++)
-        if (streq(ds->stacks[i].name, name))
-            return &ds->stacks[i];
-    return NULL;
 }
 
 int desired_validate(const char *stack, const char *filename, const char *compose, size_t len,

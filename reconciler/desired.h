@@ -32,8 +32,6 @@ struct desired_stack {
     char *error; /* set when the stack could not be built */
     struct desired_service *services;
     size_t n_services;
-    char **warnings;
-    size_t n_warnings;
 };
 
 struct desired_state {
@@ -56,7 +54,6 @@ struct desired_state {
 int desired_load(struct store *st, const struct desired_opts *o, struct desired_state *ret,
                  char *err, size_t errlen);
 void desired_release(struct desired_state *ds);
-const struct desired_stack *desired_find_stack(const struct desired_state *ds, const char *name);
 
 /* Validates a manifest the way the loop will build it (parse, policy, convert), without the
  * store: what `apply` runs before it writes. filename names the manifest in messages. 0, or

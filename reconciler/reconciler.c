@@ -823,11 +823,6 @@ int reconciler_start(struct reconciler *r)
     return 0;
 }
 
-bool reconciler_busy(const struct reconciler *r)
-{
-    return r->pass != NULL;
-}
-
 void reconciler_when_idle(struct reconciler *r, void (*cb)(void *), void *userdata)
 {
     if (!r->pass) {

@@ -39,8 +39,6 @@ struct reconciler *reconciler_free(struct reconciler *r);
 int reconciler_start(struct reconciler *r);
 /* Something changed (why is logged): a pass runs soon. */
 void reconciler_trigger(struct reconciler *r, const char *why);
-/* Whether a pass is running now (for a graceful stop: let it finish). */
-bool reconciler_busy(const struct reconciler *r);
 /* Calls cb once no pass runs (at once when idle); used to stop after the in-flight pass. */
 void reconciler_when_idle(struct reconciler *r, void (*cb)(void *), void *userdata);
 
