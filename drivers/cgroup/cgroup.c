@@ -480,6 +480,19 @@ static int parse_v1_blkio(enum cgroup_file f, const char *s, size_t n, struct cg
  * 9223372036854771712 with 4 KiB pages. Anything from 2^62 up is "no limit". */
 #define V1_UNLIMITED_FROM (UINT64_C(1) << 62)
 
+/* A file of one number: into *field, and its bit into st->have. */
+static int take_single(const char *text, size_t len, bool max_ok, uint64_t *field, uint32_t bit,
+                       struct cgroup_stats *st)
+{
+    uint64_t v;
+    int r = parse_single(text, len, max_ok, &v);
+    if (r < 0)
+        return r;
+    *field = v;
+    st->have |= bit;
+    return 0;
+}
+
 int cgroup_parse(enum cgroup_file f, const char *text, size_t len, struct cgroup_stats *st)
 {
     uint64_t v;
@@ -492,11 +505,7 @@ int cgroup_parse(enum cgroup_file f, const char *text, size_t len, struct cgroup
         return parse_v2_cpu_max(text, len, st);
     case CGROUP_V2_MEMORY_CURRENT:
     case CGROUP_V1_MEMORY_USAGE:
-        if ((r = parse_single(text, len, false, &v)) < 0)
-            return r;
-        st->mem_current = v;
-        st->have |= CGROUP_HAVE_MEM_CURRENT;
-        return 0;
+        return take_single(text, len, false, &st->mem_current, CGROUP_HAVE_MEM_CURRENT, st);
     case CGROUP_V2_MEMORY_MAX:
     case CGROUP_V1_MEMORY_LIMIT:
         if ((r = parse_single(text, len, f == CGROUP_V2_MEMORY_MAX, &v)) < 0)
@@ -506,11 +515,7 @@ int cgroup_parse(enum cgroup_file f, const char *text, size_t len, struct cgroup
         return 0;
     case CGROUP_V2_MEMORY_PEAK:
     case CGROUP_V1_MEMORY_MAX_USAGE:
-        if ((r = parse_single(text, len, false, &v)) < 0)
-            return r;
-        st->mem_peak = v;
-        st->have |= CGROUP_HAVE_MEM_PEAK;
-        return 0;
+        return take_single(text, len, false, &st->mem_peak, CGROUP_HAVE_MEM_PEAK, st);
     case CGROUP_V2_MEMORY_STAT:
         return parse_v2_memory_stat(text, len, st);
     case CGROUP_V2_MEMORY_EVENTS:
@@ -519,28 +524,16 @@ int cgroup_parse(enum cgroup_file f, const char *text, size_t len, struct cgroup
         return parse_v2_io_stat(text, len, st);
     case CGROUP_V2_PIDS_CURRENT:
     case CGROUP_V1_PIDS_CURRENT:
-        if ((r = parse_single(text, len, false, &v)) < 0)
-            return r;
-        st->pids_current = v;
-        st->have |= CGROUP_HAVE_PIDS;
-        return 0;
+        return take_single(text, len, false, &st->pids_current, CGROUP_HAVE_PIDS, st);
     case CGROUP_V2_PIDS_MAX:
     case CGROUP_V1_PIDS_MAX:
-        if ((r = parse_single(text, len, true, &v)) < 0)
-            return r;
-        st->pids_limit = v;
-        st->have |= CGROUP_HAVE_PIDS_LIMIT;
-        return 0;
+        return take_single(text, len, true, &st->pids_limit, CGROUP_HAVE_PIDS_LIMIT, st);
     case CGROUP_CPU_PRESSURE:
     case CGROUP_MEMORY_PRESSURE:
     case CGROUP_IO_PRESSURE:
         return parse_psi(f, text, len, st);
     case CGROUP_V1_CPUACCT_USAGE:
-        if ((r = parse_single(text, len, false, &v)) < 0)
-            return r;
-        st->cpu_usage_ns = v;
-        st->have |= CGROUP_HAVE_CPU_USAGE;
-        return 0;
+        return take_single(text, len, false, &st->cpu_usage_ns, CGROUP_HAVE_CPU_USAGE, st);
     case CGROUP_V1_CPUACCT_STAT:
         return parse_v1_cpuacct_stat(text, len, st);
     case CGROUP_V1_CPU_STAT:
@@ -552,11 +545,7 @@ int cgroup_parse(enum cgroup_file f, const char *text, size_t len, struct cgroup
         st->have |= CGROUP_HAVE_CPU_QUOTA;
         return 0;
     case CGROUP_V1_CPU_CFS_PERIOD:
-        if ((r = parse_single(text, len, false, &v)) < 0)
-            return r;
-        st->cpu_period_us = v;
-        st->have |= CGROUP_HAVE_CPU_PERIOD;
-        return 0;
+        return take_single(text, len, false, &st->cpu_period_us, CGROUP_HAVE_CPU_PERIOD, st);
     case CGROUP_V1_MEMORY_STAT:
         return parse_v1_memory_stat(text, len, st);
     case CGROUP_V1_MEMORY_OOM_CONTROL:
