@@ -15,7 +15,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "reconciler/compose.h"
+#include "compose/compose.h"
 #include "reconciler/desired.h"
 #include "sources/local.h"
 #include "store/store.h"

@@ -8,7 +8,7 @@
 #include "drivers/docker/docker_api.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "reconciler/spec.h"
+#include "compose/spec.h"
 
 struct step_ctx {
     struct apply_run *run;

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "lib/util.h"
-#include "reconciler/compose.h"
-#include "reconciler/spec.h"
+#include "compose/compose.h"
+#include "compose/spec.h"
 
 #define STOPPED_CONSTRAINT "node.labels.io.axion.stopped==true"
 

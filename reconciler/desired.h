@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "reconciler/plan.h"
-#include "reconciler/policy.h"
+#include "compose/policy.h"
 #include "store/store.h"
 
 struct desired_opts {

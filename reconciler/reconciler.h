@@ -15,7 +15,7 @@
 
 #include "drivers/docker/docker.h"
 #include "reconciler/plan.h"
-#include "reconciler/policy.h"
+#include "compose/policy.h"
 #include "store/store.h"
 
 struct reconciler_opts {

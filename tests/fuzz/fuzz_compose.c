@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconciler/compose.h"
-#include "reconciler/policy.h"
-#include "reconciler/spec.h"
+#include "compose/compose.h"
+#include "compose/policy.h"
+#include "compose/spec.h"
 #include "reconciler/spec_diff.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

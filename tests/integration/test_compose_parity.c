@@ -28,8 +28,8 @@
 
 #include "lib/buf.h"
 #include "lib/util.h"
-#include "reconciler/compose.h"
-#include "reconciler/spec.h"
+#include "compose/compose.h"
+#include "compose/spec.h"
 
 #define API        "http://localhost/v1.41"
 #define SOCK       "/var/run/docker.sock"

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "lib/util.h"
-#include "reconciler/compose.h"
-#include "reconciler/compose_arena.h"
-#include "reconciler/compose_yaml.h"
+#include "compose/compose.h"
+#include "compose/compose_arena.h"
+#include "compose/compose_yaml.h"
 
 static struct compose_project *parse_vars(const char *text, const struct compose_vars *vars)
 {

@@ -16,9 +16,9 @@
 
 #include "lib/buf.h"
 #include "lib/util.h"
-#include "reconciler/compose.h"
-#include "reconciler/policy.h"
-#include "reconciler/spec.h"
+#include "compose/compose.h"
+#include "compose/policy.h"
+#include "compose/spec.h"
 
 static char *read_file(const char *path, size_t *ret_len)
 {

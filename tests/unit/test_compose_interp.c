@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconciler/compose_interp.h"
+#include "compose/compose_interp.h"
 
 static const struct compose_var var_list[] = {
     {"NAME", "world"}, {"EMPTY", ""}, {"lower_case", "lc"}, {"_U1", "u1"}, {"NAME", "again"},

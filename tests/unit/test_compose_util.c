@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconciler/compose_arena.h"
-#include "reconciler/compose_util.h"
+#include "compose/compose_arena.h"
+#include "compose/compose_util.h"
 
 static void test_decimal(void **state)
 {

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "reconciler/compose.h"
-#include "reconciler/policy.h"
+#include "compose/compose.h"
+#include "compose/policy.h"
 
 static struct compose_project *parse(const char *text)
 {

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "lib/util.h"
-#include "reconciler/compose.h"
-#include "reconciler/spec.h"
-#include "reconciler/spec_hash.h"
+#include "compose/compose.h"
+#include "compose/spec.h"
+#include "compose/spec_hash.h"
 
 struct conv {
     struct compose_project *p;

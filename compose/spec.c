@@ -1,7 +1,7 @@
 /* The JSON bodies follow the Go structures docker's client marshals (api/types/swarm, mount,
  * network) field for field: a field Go marshals without omitempty is written even when zero,
  * an omitempty field only when it is set. See docs/COMPOSE.md and docs/internals/compose.md. */
-#include "reconciler/spec.h"
+#include "compose/spec.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "lib/util.h"
-#include "reconciler/compose_util.h"
+#include "compose/compose_util.h"
 
 #define ENV_FILE_MAX_LINE (64 * 1024) /* bufio.Scanner's limit, which docker inherits */
 

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "reconciler/compose.h"
-#include "reconciler/compose_arena.h"
+#include "compose/compose.h"
+#include "compose/compose_arena.h"
 
 enum compose_ykind {
     COMPOSE_YSCALAR,

@@ -3,7 +3,7 @@
  * reached through an alias is interpolated and typed for the place it is used, as docker does
  * after go-yaml has expanded the alias. Value types follow docker's compose schema (v3.9);
  * a string produced by interpolation is cast to the boolean or number a field wants. */
-#include "reconciler/compose.h"
+#include "compose/compose.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,10 +15,10 @@
 #include <sys/socket.h>
 
 #include "lib/util.h"
-#include "reconciler/compose_arena.h"
-#include "reconciler/compose_interp.h"
-#include "reconciler/compose_util.h"
-#include "reconciler/compose_yaml.h"
+#include "compose/compose_arena.h"
+#include "compose/compose_interp.h"
+#include "compose/compose_util.h"
+#include "compose/compose_yaml.h"
 
 #define DEFAULT_FILENAME "compose.yml"
 

@@ -1,4 +1,4 @@
-#include "reconciler/compose_util.h"
+#include "compose/compose_util.h"
 
 #include <errno.h>
 #include <math.h>

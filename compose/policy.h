@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "reconciler/compose.h"
+#include "compose/compose.h"
 
 struct policy_rules {
     bool allow_privileged;

@@ -1,4 +1,4 @@
-#include "reconciler/spec_hash.h"
+#include "compose/spec_hash.h"
 
 #include <errno.h>
 #include <openssl/evp.h>

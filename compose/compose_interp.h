@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "reconciler/compose.h"
+#include "compose/compose.h"
 
 /* Expands s (len bytes) into *ret (malloc'ed, NUL-terminated) of at most max bytes. Returns 0,
  * or -EINVAL with a message in msg (bad syntax, a required variable missing), -E2BIG when the

@@ -1,4 +1,4 @@
-#include "reconciler/compose_yaml.h"
+#include "compose/compose_yaml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <yaml.h>
 
 #include "lib/util.h"
-#include "reconciler/compose_util.h"
+#include "compose/compose_util.h"
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 

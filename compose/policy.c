@@ -1,4 +1,4 @@
-#include "reconciler/policy.h"
+#include "compose/policy.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "reconciler/compose_interp.h"
+#include "compose/compose_interp.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "reconciler/compose.h"
-#include "reconciler/spec_hash.h"
+#include "compose/compose.h"
+#include "compose/spec_hash.h"
 
 enum spec_kind {
     SPEC_NETWORK,

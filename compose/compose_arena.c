@@ -1,4 +1,4 @@
-#include "reconciler/compose_arena.h"
+#include "compose/compose_arena.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "reconciler/compose.h"
-#include "reconciler/compose_arena.h"
+#include "compose/compose.h"
+#include "compose/compose_arena.h"
 
 /* [+-]?[0-9]+ → *ret; -EINVAL otherwise (also on overflow). */
 int compose_util_decimal(const char *s, int64_t *ret);
