@@ -16,13 +16,16 @@ cmake --build "$BUILD" -j "$(nproc)"
 cmake -S . -B "$BUILD-gcc" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD-gcc" -j "$(nproc)"
 
+# The services (dockerd, ...) are shared by every test run on this machine: one run at a time
+# brings them up, runs the tests and stops what it started, under one lock, so that one run's
+# clean-up never stops a service under another run's tests.
+exec 9>"${AXION_DOCKER_LOCK:-/tmp/axion-docker.lock}"
+flock 9
 cleanup() {
     "$ROOT"/tests/env/down.sh || true
 }
 trap cleanup EXIT
-tests/env/up.sh
+tests/env/up.sh 9>&-
 
 cd "$BUILD"
-# Integration tests share the one dockerd: the lock keeps two test runs on this machine apart.
-flock "${AXION_DOCKER_LOCK:-/tmp/axion-docker.lock}" \
-    ctest --output-on-failure --no-tests=error -j "$(nproc)" "$@"
+ctest --output-on-failure --no-tests=error -j "$(nproc)" "$@" 9>&-
