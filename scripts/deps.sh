@@ -7,7 +7,7 @@ pkgs=(
     build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
     libev-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev
     libyaml-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsqlite3-dev libcmocka-dev
-    docker.io busybox-static systemd python3 python3-yaml socat curl iproute2 procps sqlite3
+    docker.io busybox-static systemd python3 python3-venv python3-yaml socat curl iproute2 procps sqlite3
 )
 
 missing=()

@@ -15,6 +15,9 @@ cmake --build "$BUILD" -j "$(nproc)"
 # The run command builds with the system compiler (GCC, optimised): that build must work too.
 cmake -S . -B "$BUILD-gcc" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD-gcc" -j "$(nproc)"
+# Test peers and harness scripts in Python run from a pinned virtualenv.
+PATH="$(tests/env/venv.sh)/bin:$PATH"
+export PATH
 
 # The services (dockerd, ...) are shared by every test run on this machine: one run at a time
 # brings them up, runs the tests and stops what it started, under one lock, so that one run's
