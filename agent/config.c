@@ -284,6 +284,21 @@ static int suggest_key(const char *section, const char *key)
     return best_d <= hint_limit(key) ? best : -1;
 }
 
+/* Whether an error in the value of [table] key could show a secret: a secret key, a key
+ * named like one, or an unknown key that is a typo of one. */
+static bool secret_key(const char *table, const char *key)
+{
+    static const char *const words[] = {"token", "secret", "passw", "private", "credential"};
+    int k = table ? key_find(table, key) : -ENOENT;
+    if (k >= 0)
+        return keys[k].flags & F_SECRET;
+    for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+        if (strcasestr(key, words[i]))
+            return true;
+    k = suggest_key(table, key);
+    return k >= 0 && (keys[k].flags & F_SECRET);
+}
+
 static int suggest_section(const char *name)
 {
     int best = -1;
@@ -630,6 +645,11 @@ static void describe_value(const struct key_def *d, const struct toml_value *v,
                            char out[TOML_QUOTE_MAX + 32])
 {
     char q[TOML_QUOTE_MAX];
+    if (d->flags & F_SECRET) {
+        snprintf(out, TOML_QUOTE_MAX + 32, "%s %s (not shown: the key holds a secret)",
+                 article(v->type), toml_type_name(v->type));
+        return;
+    }
     switch (v->type) {
     case TOML_STRING:
         shown(d, v->str, q);
@@ -793,6 +813,7 @@ static int load_file(struct config *c, const struct config_source *src, char *er
 
     struct toml_limits lim = toml_default_limits;
     lim.max_input = CONFIG_MAX_FILE_SIZE;
+    lim.secret_key = secret_key;
     struct toml_table doc;
     r = toml_parse(bytes, len, path, &lim, &doc, err, errlen);
     if (r < 0)
@@ -887,8 +908,12 @@ static int load_flags(struct config *c, const char *const *flags, size_t n, char
         const char *eq = strchr(f, '=');
         char q[TOML_QUOTE_MAX];
         if (!eq) {
-            toml_quote(f, strlen(f), q, sizeof(q));
-            return fail(err, errlen, "--set %s: expected SECTION.KEY=VALUE", q);
+            /* Only what looks like a key: the rest may be a value, and a value a secret. */
+            size_t kn =
+                strspn(f, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+            toml_quote(f, kn < 64 ? kn : 64, q, sizeof(q));
+            return fail(err, errlen, "--set %s%s: expected SECTION.KEY=VALUE", q,
+                        f[kn] ? " (and what follows it, not shown)" : "");
         }
         _cleanup_free_ char *name = strndup(f, (size_t)(eq - f));
         if (!name)

@@ -281,6 +281,8 @@ struct parser {
     const struct toml_limits *lim;
     char *err;
     size_t errlen;
+    /* Set while the value of a secret key is parsed: errors do not show its text. */
+    char secret[TOML_QUOTE_MAX];
 };
 
 static bool at_end(const struct parser *ps)
@@ -322,6 +324,14 @@ static int fail_at(struct parser *ps, struct toml_pos at, int r, const char *fmt
         return r;
     }
     int n = snprintf(ps->err, ps->errlen, "%s:%u:%u: ", ps->name, at.line, at.col);
+    if (ps->secret[0]) {
+        if (n >= 0 && (size_t)n < ps->errlen)
+            snprintf(ps->err + n, ps->errlen - (size_t)n,
+                     "the value of %s is not valid TOML (not shown: the key holds a secret); "
+                     "write it as a quoted string",
+                     ps->secret);
+        return r;
+    }
     if (n >= 0 && (size_t)n < ps->errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -369,7 +379,8 @@ static int check_utf8(struct parser *ps)
         uint32_t cp;
         size_t n = utf8_decode(s + i, len - i, &cp);
         if (!n)
-            return fail_at(ps, at, -EINVAL, "invalid UTF-8 (byte 0x%02X)", s[i]);
+            return fail_at(ps, at, -EINVAL,
+                           "invalid UTF-8 (a byte that cannot start or continue a character)");
         if (cp == '\n') {
             at.line++;
             at.col = 1;
@@ -975,6 +986,9 @@ static int parse_keyval(struct parser *ps, struct toml_table *t, const char *tna
         return fail_at(ps, kpos, -E2BIG, "more than %zu keys in %s%s", ps->lim->max_keys,
                        tname ? "table " : "the top level", tname ? qtab : "");
 
+    if (ps->lim->secret_key && ps->lim->secret_key(tname, key))
+        snprintf(ps->secret, sizeof(ps->secret), "%s%s%s", tname ? tname : "", tname ? "." : "",
+                 key);
     struct toml_value v;
     r = parse_value(ps, 0, &v);
     if (r < 0)
@@ -1039,6 +1053,7 @@ int toml_parse(const char *data, size_t len, const char *name, const struct toml
         r = end_of_line(&ps, after);
         if (r < 0)
             goto fail;
+        ps.secret[0] = '\0';
     }
     *ret = root;
     return 0;

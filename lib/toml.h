@@ -8,6 +8,9 @@
  *
  * Every error names the place and says what was expected:
  *   agent.toml:3:9: expected a value (string, integer, boolean or array), got "yes"
+ * except in the value of a key that toml_limits.secret_key names: there the error says where
+ * and that the value is not shown. Invalid UTF-8 is reported by place only (the byte may be
+ * part of a secret).
  * Lines and columns start at 1; columns count characters, not bytes. */
 #pragma once
 
@@ -63,6 +66,9 @@ struct toml_limits {
     size_t max_string; /* bytes of one string or key, after escapes */
     size_t max_array;  /* items of one array */
     size_t max_keys;   /* keys of one table (tables count as keys of the top level) */
+    /* Not a limit but a guard: when it says a key holds a secret (table is NULL at the top
+     * level), an error in that key's value says where, never what the value was. */
+    bool (*secret_key)(const char *table, const char *key);
 };
 
 /* 1 MiB, depth 16, strings 64 KiB, 4096 items, 1024 keys. */

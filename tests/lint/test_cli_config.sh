@@ -56,9 +56,14 @@ grep -qF "env-secret" <<<"$out" && fail "the env token is printed in clear"
 grep -qxF 'token = "****" # env AXION_AGENT__AGENT__TOKEN' <<<"$out" || fail "env token line"
 
 # A malformed file.
-printf '[agent]\ntoken = yes\n' >"$tmp/bad.toml"
-expect_fail "axion-agent: $tmp/bad.toml:2:9: expected a value (string, integer, boolean or array), got \"yes\"" \
+printf '[agent]\nlog_level = yes\n' >"$tmp/bad.toml"
+expect_fail "axion-agent: $tmp/bad.toml:2:13: expected a value (string, integer, boolean or array), got \"yes\"" \
     "$bin" --config "$tmp/bad.toml" config check
+
+# A malformed secret: the place, never the value.
+printf '[agent]\ntoken = s3cr3t-value\n' >"$tmp/badtok.toml"
+expect_fail "axion-agent: $tmp/badtok.toml:2:9: the value of agent.token is not valid TOML (not shown: the key holds a secret); write it as a quoted string" \
+    "$bin" --config "$tmp/badtok.toml" config check
 
 # An unknown key, with a hint.
 printf '[agent]\ntoken = "x"\n\ntokn = "y"\n' >"$tmp/unknown.toml"

@@ -320,8 +320,8 @@ static void test_wrong_types(void **state)
                         "an integer 1");
     assert_string_equal(file_err("[agent]\nlog_level = true\n"),
                         "agent.toml:2:13: agent.log_level: expected a string, got a boolean true");
-    assert_string_equal(file_err("[agent]\ntoken = [\"x\"]\n"),
-                        "agent.toml:2:9: agent.token: expected a string, got an array");
+    assert_string_equal(file_err("[agent]\nlog_level = [\"x\"]\n"),
+                        "agent.toml:2:13: agent.log_level: expected a string, got an array");
     assert_string_equal(file_err("[control_plane]\nheartbeat_interval = 5\n"),
                         "agent.toml:2:22: control_plane.heartbeat_interval: expected a duration "
                         "string like \"5s\", got an integer 5");
@@ -384,8 +384,8 @@ static void test_validation(void **state)
 
 static void test_malformed(void **state)
 {
-    assert_string_equal(file_err("[agent]\ntoken = yes\n"),
-                        "agent.toml:2:9: expected a value (string, integer, boolean or array), "
+    assert_string_equal(file_err("[agent]\nlog_level = yes\n"),
+                        "agent.toml:2:13: expected a value (string, integer, boolean or array), "
                         "got \"yes\"");
     assert_string_equal(file_err("[agent]\ntoken = \"a\"\ntoken = \"b\"\n"),
                         "agent.toml:3:1: duplicate key \"token\" in table \"agent\" (first at "
@@ -549,6 +549,49 @@ static void test_files_on_disk(void **state)
     free(dir);
 }
 
+/* No error may show a secret's value, whatever shape the mistake has (issue 13.3). Each case
+ * carries the secret "S3CR" somewhere; no message may contain it. */
+static void test_secrets_never_echoed(void **state)
+{
+    static const char *const files[] = {
+        "[agent]\ntoken = 123456789S3CR\n",
+        "[agent]\ntoken = S3CR\n",
+        "[agent]\ntoken = 12345S3CRabcdef\n",
+        "[agent]\ntoken = 9876543210\n", /* an integer: S3CR stands for its digits below */
+        "[agent]\ntoken = \"abc\" S3CR\n",
+        "[agent]\ntoken = \"abc\\qS3CR\"\n",
+        "[agent]\ntoken = \"\"\"S3CR\n",
+        "[agent]\ntoken = 'S3CR\n",
+        "[agent]\ntoken = [\"S3CR\", 1]\n",
+        "[agent]\ntoken = true\n",
+        "[agent]\ntoken = 1.5e3S3CR\n",
+        "[agent]\ntoken = 2024-01-01S3CR\n",
+        "[agent]\ntokne = S3CR\n",            /* a typo of the key */
+        "[agent]\napi_password = S3CR\n",     /* unknown, named like a secret */
+        "[kafka]\nsasl_secret = \"a\"S3CR\n", /* unknown, named like a secret */
+        "token = S3CR\n",                     /* in the wrong place */
+        "[agent]\ntoken = \"\xffS3CR\"\n",    /* invalid UTF-8 in it */
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        const char *e = file_err(files[i]);
+        if (strstr(e, "S3CR") || strstr(e, "9876543210") || strstr(e, "true"))
+            fail_msg("case %zu shows the secret: %s", i, e);
+        if (!strstr(e, "agent.toml:"))
+            fail_msg("case %zu does not say where: %s", i, e);
+    }
+    /* The place is still named. */
+    assert_string_equal(file_err("[agent]\ntoken = S3CR\n"),
+                        "agent.toml:2:9: the value of agent.token is not valid TOML (not shown: "
+                        "the key holds a secret); write it as a quoted string");
+    assert_non_null(strstr(file_err("[agent]\ntoken = 9876543210\n"),
+                           "expected a string, got an integer (not shown"));
+    /* Flags and the environment. */
+    const char *flags[] = {"agent.token:S3CR"};
+    const char *e = load_err(NULL, NULL, flags, 1);
+    assert_null(strstr(e, "S3CR"));
+    assert_non_null(strstr(e, "expected SECTION.KEY=VALUE"));
+}
+
 static void test_key_names(void **state)
 {
     char name[64];
@@ -574,7 +617,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types), cmocka_unit_test(test_validation),
         cmocka_unit_test(test_malformed),   cmocka_unit_test(test_durations),
         cmocka_unit_test(test_print),       cmocka_unit_test(test_files_on_disk),
-        cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_key_names),   cmocka_unit_test(test_secrets_never_echoed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
