@@ -35,6 +35,7 @@ for e in $ENG_ALL; do
     for root in $(eng_all_roots); do
         cg=$root/$(eng_cgroup "$e")
         [ -d "$cg" ] || continue
+        # shellcheck disable=SC2038 # (pids only)
         find "$cg" -mindepth 2 -name cgroup.procs -not -path "$cg/daemon/*" -exec cat {} + 2>/dev/null |
             xargs -r kill -KILL 2>/dev/null
     done
@@ -54,10 +55,10 @@ while :; do
     [ -z "$left" ] && break
     if [ "$(date +%s)" -ge "$deadline" ]; then
         if [ "$killed" = 1 ]; then
-            eng_log "processes survive SIGKILL: $(echo $left); NOT clean, files kept in $ENG_DIR"
+            eng_log "processes survive SIGKILL: $(eng_words "$left"); NOT clean, files kept in $ENG_DIR"
             exit 1
         fi
-        eng_log "SIGKILL to what did not stop: $(echo $left)"
+        eng_log "SIGKILL to what did not stop: $(eng_words "$left")"
         # shellcheck disable=SC2086
         kill -KILL $left 2>/dev/null
         killed=1
@@ -95,12 +96,12 @@ done
 rc=0
 left=$(all_pids)
 [ -z "$left" ] || {
-    eng_log "processes left: $(echo $left)"
+    eng_log "processes left: $(eng_words "$left")"
     rc=1
 }
 m=$(grep -lF -e " $ENG_DIR" -e " /run/netns/axion-eng-" /proc/[0-9]*/mountinfo 2>/dev/null)
 [ -z "$m" ] || {
-    eng_log "mounts of the engines still seen by: $(echo $m)"
+    eng_log "mounts of the engines still seen by: $(eng_words "$m")"
     rc=1
 }
 for e in $ENG_ALL; do

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Sourced (not run) by engines-up.sh, engines-down.sh and engines-run.sh: the names, paths and
 # addresses of the two test Docker Engines A and B, and how to find everything that belongs to
 # them. See docs/internals/engines-env.md.
@@ -47,6 +48,8 @@ eng_sock() { echo "$ENG_DIR/$1/docker.sock"; }
 eng_pidfile() { echo "$ENG_DIR/$1/docker.pid"; }
 
 eng_log() { echo "${ENG_SELF:-engines}: $*" >&2; }
+# The words of $1 (a list, one a line) on one line.
+eng_words() { printf '%s\n' "$1" | paste -sd' '; }
 eng_die() {
     eng_log "$*"
     exit 1

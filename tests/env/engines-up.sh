@@ -83,15 +83,23 @@ for e in $ENG_ALL; do
         eng_log "engine $e (pid $pid) runs but does not answer yet: waiting for it"
         continue
     fi
+    # The names are per machine: engines of another AXION_ENV_DIR may not be taken for ours.
+    for p in $(ip netns pids "$ns" 2>/dev/null); do
+        exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
+        case $exe in
+        "$ENG_BIN"/*) ;;
+        */"$ENG_DAEMON") eng_die "engine $e of another AXION_ENV_DIR runs in $ns (pid $p, $exe): take it down with its engines-down.sh first" ;;
+        esac
+    done
     # Leftovers of an engine that died (containerd and shims of a killed daemon, tasks).
     left=$(eng_pids "$e")
     if [ -n "$left" ]; then
-        eng_log "engine $e: killing what its dead daemon left: $(echo $left)"
+        eng_log "engine $e: killing what its dead daemon left: $(eng_words "$left")"
         # shellcheck disable=SC2086
         kill -KILL $left 2>/dev/null || true
         deadline=$(($(date +%s) + 10))
         while [ -n "$(eng_pids "$e")" ]; do
-            [ "$(date +%s)" -lt "$deadline" ] || eng_die "engine $e: leftovers survive SIGKILL: $(echo $(eng_pids "$e"))"
+            [ "$(date +%s)" -lt "$deadline" ] || eng_die "engine $e: leftovers survive SIGKILL: $(eng_words "$(eng_pids "$e")")"
             sleep 0.1
         done
     fi
@@ -105,7 +113,7 @@ for e in $ENG_ALL; do
     eng_log "engine $e: starting in $ns ($(eng_addr "$e")), log $d/engine.log"
     (
         # No fd but 0-2 reaches the daemon: an inherited lock fd would hold its lock forever.
-        for fd in /proc/$BASHPID/fd/*; do
+        for fd in /proc/"$BASHPID"/fd/*; do
             fd=${fd##*/}
             if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
         done

@@ -47,8 +47,8 @@ state() { docker -H "$1" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; 
 
 # Takes engine $1 (a DOCKER_HOST) out of any swarm, with what the swarm left on it.
 reset_engine() {
-    local h=$1 s i
-    for i in 1 2 3; do
+    local h=$1 s _
+    for _ in 1 2 3; do
         s=$(state "$h") || return 1
         [ "$s" = inactive ] && break
         docker -H "$h" swarm leave --force >/dev/null 2>&1 || true
@@ -183,8 +183,9 @@ check_clean() {
     # cgroups
     m=$(find /sys/fs/cgroup -maxdepth 2 -name 'axion-engine-*' 2>/dev/null)
     [ -z "$m" ] || fail "cgroups left: $m"
-    # processes: by name and by binary
-    p=$(ps -eo pid=,comm= | awk '$2 ~ /^axion-(engined|ctrd|shim)/')
+    # processes: by name and by binary (a zombie holds nothing but its pid: PID 1 on some
+    # machines reaps the daemons, which it inherits, only a while after they end)
+    p=$(ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^axion-(engined|ctrd|shim)/')
     [ -z "$p" ] || fail "processes left: $p"
     for p in /proc/[0-9]*; do
         case $(readlink "$p/exe" 2>/dev/null) in "$ENG_DIR"/*) fail "process ${p#/proc/} runs a binary of the engines" ;; esac
