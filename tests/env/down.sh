@@ -2,4 +2,7 @@
 # Stops what up.sh started (and only that).
 set -uo pipefail
 here=$(dirname "$0")
-"$here/docker-down.sh"
+rc=0
+"$here/engines-down.sh" || rc=1
+"$here/docker-down.sh" || rc=1
+exit $rc
