@@ -4,13 +4,15 @@
 # finds), then starts it again exactly as docker-up.sh does (which updates the pid file) and
 # waits until it answers and the swarm is active. Run it only under the docker lock.
 set -euo pipefail
+# Alive and not a zombie (PID 1 may reap an ended dockerd late; kill -0 succeeds on a zombie).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 here=$(cd "$(dirname "$0")" && pwd)
 ENV_DIR=${AXION_ENV_DIR:-/tmp/axion-env}
 mkdir -p "$ENV_DIR"
 pidf="$ENV_DIR/dockerd.pid"
 
 pid=""
-if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+if [ -f "$pidf" ] && alive "$(cat "$pidf")"; then
     pid=$(cat "$pidf")
 else
     pid=$(pidof dockerd || true)
@@ -20,13 +22,13 @@ if [ -n "$pid" ]; then
     kill -TERM $pid
     for _ in $(seq 1 120); do
         alive=0
-        for p in $pid; do kill -0 "$p" 2>/dev/null && alive=1; done
+        for p in $pid; do alive "$p" && alive=1; done
         [ $alive = 0 ] && break
         sleep 0.25
     done
-    for p in $pid; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true; done
+    for p in $pid; do alive "$p" && kill -KILL "$p" 2>/dev/null || true; done
     for p in $pid; do
-        while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+        while alive "$p"; do sleep 0.1; done
     done
 fi
 rm -f "$pidf"
