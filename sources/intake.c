@@ -433,36 +433,70 @@ static bool env_var_used(const struct intake_request *rq, json_t *files, const c
     return false;
 }
 
-static int put_var(json_t *obj, const struct compose_var *v, const char *what, char *why,
-                   size_t whylen)
+/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static bool utf8_ok(const char *str)
 {
-    if (empty(v->name) || strchr(v->name, '=')) {
-        snprintf(why, whylen, "%s \"%s\": not a variable name", what, v->name ? v->name : "");
-        return -EINVAL;
+    const unsigned char *p = (const unsigned char *)str;
+    while (*p) {
+        unsigned c = *p++, n, min;
+        if (c < 0x80)
+            continue;
+        if ((c & 0xe0) == 0xc0)
+            n = 1, min = 0x80, c &= 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            n = 2, min = 0x800, c &= 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            n = 3, min = 0x10000, c &= 0x07;
+        else
+            return false;
+        for (; n; n--, p++) {
+            if ((*p & 0xc0) != 0x80)
+                return false;
+            c = (c << 6) | (*p & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return false;
     }
-    json_t *name = json_string(v->name);
-    json_t *s = json_string(v->value ? v->value : "");
-    json_decref(name);
-    if (!s || !name) {
-        snprintf(why, whylen, "%s %s: not valid UTF-8 text", what, v->name);
-        json_decref(s);
-        return -EILSEQ;
-    }
-    return json_object_set_new(obj, v->name, s) < 0 ? -ENOMEM : 0;
+    return true;
+}
+
+/* Why a variable cannot be taken, or NULL. */
+static const char *var_problem(const struct compose_var *v)
+{
+    if (empty(v->name) || strchr(v->name, '='))
+        return "not a variable name";
+    if (!utf8_ok(v->name) || (v->value && !utf8_ok(v->value)))
+        return "not valid UTF-8 text";
+    return NULL;
+}
+
+static int put_var(json_t *obj, const struct compose_var *v)
+{
+    return json_object_set_new(obj, v->name, json_string(v->value ? v->value : "")) < 0 ? -ENOMEM
+                                                                                        : 0;
 }
 
 /* The variables stored with the stack: every one given, and those of the environment the
- * manifest can use. 0, or -ENOMEM, or another negative errno with why. */
+ * manifest can use. 0, -ENOMEM, or -EILSEQ with why. */
 static int stored_variables(const struct intake_request *rq, json_t *files, json_t **ret, char *why,
                             size_t whylen)
 {
     json_t *obj = json_object();
     int r = obj ? 0 : -ENOMEM;
-    for (size_t i = 0; r == 0 && i < rq->n_env; i++)
-        if (rq->env[i].name && env_var_used(rq, files, rq->env[i].name))
-            r = put_var(obj, &rq->env[i], "variable from the environment", why, whylen);
+    for (size_t i = 0; r == 0 && i < rq->n_env; i++) {
+        const struct compose_var *v = &rq->env[i];
+        if (!v->name || !env_var_used(rq, files, v->name))
+            continue;
+        const char *problem = var_problem(v);
+        if (problem) {
+            snprintf(why, whylen, "variable %s from the environment: %s", v->name, problem);
+            r = -EILSEQ;
+        } else {
+            r = put_var(obj, v);
+        }
+    }
     for (size_t i = 0; r == 0 && i < rq->n_vars; i++)
-        r = put_var(obj, &rq->vars[i], "variable", why, whylen);
+        r = put_var(obj, &rq->vars[i]); /* checked before the compile */
     if (r < 0) {
         json_decref(obj);
         return r;
@@ -521,10 +555,21 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         r = -ENOMEM;
         goto out;
     }
+    /* The environment holds what it holds: an entry that is no variable text is left out of
+     * the compile, and refused below only when the manifest names it. */
+    size_t n = 0;
     for (size_t i = 0; i < rq->n_env; i++)
-        vars[i] = rq->env[i];
-    for (size_t i = 0; i < rq->n_vars; i++)
-        vars[rq->n_env + i] = rq->vars[i];
+        if (!var_problem(&rq->env[i]))
+            vars[n++] = rq->env[i];
+    for (size_t i = 0; i < rq->n_vars; i++) {
+        const char *problem = var_problem(&rq->vars[i]);
+        if (problem) {
+            r = reject(res, "%s: variable %s: %s", file, rq->vars[i].name ? rq->vars[i].name : "",
+                       problem);
+            goto out;
+        }
+        vars[n++] = rq->vars[i];
+    }
 
     struct deploy_files df = {.rq = rq, .used = used, .stored = files};
     struct compile_input ci = {
@@ -533,7 +578,7 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         .text = rq->compose,
         .len = rq->compose_len,
         .vars = vars,
-        .n_vars = nv,
+        .n_vars = n,
         .files = {deploy_file_get, &df},
         .base_dir = rq->base_dir,
         .home_dir = rq->home_dir,
