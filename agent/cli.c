@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/daemon.h"
+#include "agent/setup.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -52,18 +53,8 @@ static struct config_source config_source(const struct cli_ctx *ctx)
 
 int cli_load_config(struct cli_ctx *ctx, struct config *ret)
 {
-    char err[1024] = "";
     struct config_source src = config_source(ctx);
-    int r = config_load(&src, ret, err, sizeof(err));
-    if (r < 0) {
-        fprintf(stderr, "axion-agent: %s\n", *err ? err : strerror(-r));
-        return r;
-    }
-    const char *lvl = ctx->log_level ? ctx->log_level : ret->agent.log_level;
-    int l = log_level_from_string(lvl);
-    if (l >= 0)
-        log_set_level((enum log_level)l);
-    return 0;
+    return setup_load_config(&src, ctx->log_level, ret);
 }
 
 int cli_wants_help(int argc, char **argv)

@@ -27,10 +27,7 @@ int cli_load_config(struct cli_ctx *ctx, struct config *ret);
 /* True when argv holds -h or --help (commands call it before their own parsing). */
 int cli_wants_help(int argc, char **argv);
 
-/* Opens the store at <agent.state_dir>/store.db (creating the directory unless
- * STORE_OPEN_EXISTING); prints the error. */
 struct store;
-int cli_open_store(const struct config *cfg, unsigned flags, struct store **ret);
 /* Loads the config and opens the store the way a read-mostly command needs them; prints the
  * error and frees what it made on failure. cli_close() releases both. */
 int cli_open(struct cli_ctx *ctx, unsigned store_flags, struct config *ret_cfg,
@@ -38,10 +35,6 @@ int cli_open(struct cli_ctx *ctx, unsigned store_flags, struct config *ret_cfg,
 void cli_close(struct config *cfg, struct store *st);
 /* Tells a running daemon that desired state changed (says so when none runs). */
 void cli_wake_daemon(const struct config *cfg);
-struct policy_rules;
-struct desired_opts;
-void cli_desired_opts(const struct config *cfg, struct policy_rules *policy,
-                      struct desired_opts *ret);
 
 /* --output text|json: sets *ret_json, or prints the error naming cmd and returns -EINVAL. */
 int cli_output_flag(const char *v, bool *ret_json, const char *cmd);

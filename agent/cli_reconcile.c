@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "agent/cli.h"
+#include "agent/setup.h"
 #include "drivers/docker/docker.h"
 #include "lib/util.h"
-#include "reconciler/desired.h"
 #include "reconciler/reconciler.h"
 #include "store/store.h"
 
@@ -60,9 +60,8 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
     struct docker *d = NULL;
     struct reconciler *r = NULL;
     struct policy_rules policy;
-    struct desired_opts dopts;
-    cli_desired_opts(&cfg, &policy, &dopts);
-    if (cli_open_store(&cfg, dry_run ? STORE_OPEN_EXISTING : 0, &st) < 0)
+    setup_policy(&cfg, &policy);
+    if (setup_open_store(&cfg, dry_run ? STORE_OPEN_EXISTING : 0, &st) < 0)
         goto out;
     struct docker_opts dko = {.timeout_ms = cfg.docker.request_timeout_ms};
     if (docker_new(loop, cfg.docker.socket, &dko, &d) < 0) {

@@ -1,52 +1,29 @@
-/* The CLI commands that write desired state (apply, rm, scale, stop, start, restart) and the
- * ones that read it back (status, events). They use the same store functions as the daemon,
- * then wake the daemon if one runs; one that does not picks the change up when it starts. */
+/* The CLI commands that change desired state (apply, rm, scale, stop, start, restart) and the
+ * ones that read it back (status, events). The writers are thin clients of the intake
+ * (sources/intake.h), the one door every channel uses: they build a request, print the
+ * outcome, and wake the daemon if one runs; one that does not picks the change up when it
+ * starts. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/setup.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "compose/compose.h"
-#include "reconciler/desired.h"
+#include "sources/intake.h"
 #include "sources/local.h"
 #include "store/store.h"
 
-#define ATTACHED_FILE_MAX                                                                          \
-    (1u << 20) /* one file given with --file or referenced by the manifest                         \
-                */
-
-int cli_open_store(const struct config *cfg, unsigned flags, struct store **ret)
-{
-    char path[4096], err[1024] = "";
-    if (snprintf(path, sizeof(path), "%s/store.db", cfg->agent.state_dir) >= (int)sizeof(path)) {
-        fprintf(stderr, "axion-agent: agent.state_dir is too long\n");
-        return -ENAMETOOLONG;
-    }
-    if (!(flags & STORE_OPEN_EXISTING) && mkdir(cfg->agent.state_dir, 0750) < 0 &&
-        errno != EEXIST) {
-        int r = -errno;
-        fprintf(stderr, "axion-agent: cannot create state directory %s: %s\n", cfg->agent.state_dir,
-                strerror(errno));
-        return r;
-    }
-    int r = store_open(path, flags, ret, err, sizeof(err));
-    if (r == -ENOENT && (flags & STORE_OPEN_EXISTING)) {
-        fprintf(stderr, "axion-agent: no store at %s yet (nothing was applied)\n", path);
-        return r;
-    }
-    if (r < 0)
-        fprintf(stderr, "axion-agent: %s\n", *err ? err : strerror(-r));
-    return r;
-}
+extern char **environ;
 
 int cli_open(struct cli_ctx *ctx, unsigned store_flags, struct config *ret_cfg,
              struct store **ret_st)
@@ -54,7 +31,7 @@ int cli_open(struct cli_ctx *ctx, unsigned store_flags, struct config *ret_cfg,
     int r = cli_load_config(ctx, ret_cfg);
     if (r < 0)
         return r;
-    r = cli_open_store(ret_cfg, store_flags, ret_st);
+    r = setup_open_store(ret_cfg, store_flags, ret_st);
     if (r < 0)
         config_free(ret_cfg);
     return r;
@@ -75,6 +52,40 @@ void cli_wake_daemon(const struct config *cfg)
         fprintf(stderr, "axion-agent: could not wake the daemon at %s: %s\n", cfg->local.socket,
                 strerror(-r));
 }
+
+/* Hands one request to the intake of the store cfg names and prints what came of it: 0 when
+ * accepted (the daemon woken), -1 after printing the refusal or the error as "axion-agent
+ * CMD: ...". ret_res (may be NULL) keeps the result for the caller to print more. */
+static int submit(const struct config *cfg, struct store *st, const char *cmd,
+                  const struct intake_request *rq, struct intake_result *ret_res)
+{
+    struct intake *in = NULL;
+    struct intake_result res = {0};
+    int r = setup_intake(cfg, st, &in);
+    if (r < 0)
+        return -1;
+    r = intake_submit(in, rq, &res);
+    intake_free(in);
+    if (r < 0 || res.outcome != INTAKE_ACCEPTED) {
+        fprintf(stderr, "axion-agent %s: %s\n", cmd, *res.error ? res.error : strerror(-r));
+        if (ret_res)
+            *ret_res = res;
+        else
+            intake_result_release(&res);
+        return -1;
+    }
+    for (size_t i = 0; i < res.n_notes; i++)
+        fprintf(stderr, "warning: %s\n", res.notes[i]);
+    if (ret_res)
+        *ret_res = res;
+    else
+        intake_result_release(&res);
+    return 0;
+}
+
+/* --- apply ------------------------------------------------------------------------------------ */
+
+#define ATTACHED_FILE_MAX INTAKE_FILE_MAX /* one file given with --attach or read from beside */
 
 static int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
@@ -97,208 +108,344 @@ static int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
     return *ret ? 0 : -ENOMEM;
 }
 
-/* "K=V" → object[K] = V. */
-static int put_assignment(json_t *obj, const char *arg, const char *flag)
+/* What apply hands the intake: variables and attached files as arrays, and the files read from
+ * beside the manifest on the compiler's demand; all of it freed after the request. */
+struct apply {
+    const char *manifest;
+    char base_dir[PATH_MAX];
+    const char *home_dir;
+    struct compose_var *vars; /* names are ours, values point into argv */
+    size_t n_vars;
+    struct compose_var *env; /* names are ours, values point into environ */
+    size_t n_env;
+    struct spec_file *files; /* --attach: names and data are ours */
+    size_t n_files;
+    char **read; /* what the lookup read from beside the manifest */
+    size_t n_read;
+    char **missing; /* the names the lookup did not find there */
+    size_t n_missing;
+};
+
+static void apply_release(struct apply *a)
 {
-    const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg) {
-        fprintf(stderr, "axion-agent apply: %s: expected NAME=VALUE, got \"%s\"\n", flag, arg);
-        return -EINVAL;
+    for (size_t i = 0; i < a->n_vars; i++)
+        free((char *)a->vars[i].name);
+    for (size_t i = 0; i < a->n_env; i++)
+        free((char *)a->env[i].name);
+    for (size_t i = 0; i < a->n_files; i++) {
+        free((char *)a->files[i].name);
+        free((void *)a->files[i].data);
     }
-    _cleanup_free_ char *k = strndup(arg, (size_t)(eq - arg));
-    if (!k || json_object_set_new(obj, k, json_string(eq + 1)) < 0)
+    for (size_t i = 0; i < a->n_read; i++)
+        free(a->read[i]);
+    for (size_t i = 0; i < a->n_missing; i++)
+        free(a->missing[i]);
+    free(a->vars);
+    free(a->env);
+    free(a->files);
+    free(a->read);
+    free(a->missing);
+}
+
+static int grow(void **v, size_t n, size_t size)
+{
+    void *nv = realloc(*v, (n + 1) * size);
+    if (!nv)
         return -ENOMEM;
+    *v = nv;
     return 0;
 }
 
-/* Files the manifest references (configs/secrets `file:`, env_file) that were not given with
- * --file are read from beside the manifest, by the name it uses. */
-static int attach_referenced(const char *manifest_path, const char *compose, size_t len,
-                             json_t *vars, json_t *files)
+/* "K=V" → a variable (the name copied, the value borrowed from arg). */
+static int add_var(struct compose_var **v, size_t *n, const char *arg)
 {
-    _cleanup_free_ char *dup = strdup(manifest_path);
-    if (!dup)
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return -EINVAL;
+    char *name = strndup(arg, (size_t)(eq - arg));
+    if (!name || grow((void **)v, *n, sizeof(**v)) < 0) {
+        free(name);
         return -ENOMEM;
-    const char *dir = dirname(dup);
-    char **refs = NULL;
-    size_t n = 0;
-    _cleanup_free_ char *vars_json = json_dumps(vars, JSON_COMPACT);
-    int r = vars_json ? desired_referenced_files(compose, len, vars_json, &refs, &n) : -ENOMEM;
-    if (r < 0)
-        return 0; /* a bad manifest: validation says why */
-    for (size_t i = 0; i < n && r == 0; i++) {
-        if (json_object_get(files, refs[i]))
-            continue;
-        char path[4096];
-        if (refs[i][0] == '/')
-            snprintf(path, sizeof(path), "%s", refs[i]);
-        else
-            snprintf(path, sizeof(path), "%s/%s", dir, refs[i]);
-        char *content = NULL;
-        size_t clen = 0;
-        r = read_file(path, ATTACHED_FILE_MAX, &content, &clen);
-        if (r < 0) {
-            fprintf(stderr, "axion-agent apply: %s: file %s referenced by the manifest: %s%s\n",
-                    manifest_path, path, r == -EMSGSIZE ? "larger than 1 MiB" : strerror(-r),
-                    r == -ENOENT ? " (give it with --file NAME=PATH)" : "");
-            break;
-        }
-        json_t *s = json_stringn(content, clen);
-        free(content);
-        if (!s) {
-            fprintf(stderr, "axion-agent apply: %s: file %s is not UTF-8 text\n", manifest_path,
-                    path);
-            r = -EINVAL;
-            break;
-        }
-        json_object_set_new(files, refs[i], s);
     }
-    for (size_t i = 0; i < n; i++)
-        free(refs[i]);
-    free(refs);
-    return r;
+    (*v)[(*n)++] = (struct compose_var){name, eq + 1};
+    return 0;
 }
 
-static void policy_from_config(const struct config *cfg, struct policy_rules *ret)
+static int add_attach(struct apply *a, const char *arg)
 {
-    *ret = (struct policy_rules){
-        .allow_privileged = cfg->policy.allow_privileged,
-        .allow_host_namespaces = cfg->policy.allow_host_namespaces,
-        .allow_cap_add = cfg->policy.allow_cap_add,
-        .allow_devices = cfg->policy.allow_devices,
-        .bind_allow = cfg->policy.bind_allow.v,
-        .n_bind_allow = cfg->policy.bind_allow.n,
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) {
+        fprintf(stderr, "axion-agent apply: --attach: expected NAME=PATH, got \"%s\"\n", arg);
+        return -EINVAL;
+    }
+    char *content = NULL;
+    size_t len = 0;
+    int r = read_file(eq + 1, ATTACHED_FILE_MAX, &content, &len);
+    if (r < 0) {
+        fprintf(stderr, "axion-agent apply: --attach %s: %s\n", eq + 1,
+                r == -EMSGSIZE ? "larger than 1 MiB" : strerror(-r));
+        return r;
+    }
+    char *name = strndup(arg, (size_t)(eq - arg));
+    if (!name || grow((void **)&a->files, a->n_files, sizeof(*a->files)) < 0) {
+        free(name);
+        free(content);
+        return -ENOMEM;
+    }
+    a->files[a->n_files++] = (struct spec_file){name, content, len};
+    return 0;
+}
+
+/* Where a file the manifest names lies: beside the manifest, or where an absolute name says. */
+static int beside_path(const struct apply *a, const char *name, char *ret, size_t len)
+{
+    while (name[0] == '.' && name[1] == '/')
+        for (name += 2; *name == '/';)
+            name++;
+    int n = name[0] == '/' ? snprintf(ret, len, "%s", name)
+                           : snprintf(ret, len, "%s%s%s", a->base_dir,
+                                      streq(a->base_dir, "/") ? "" : "/", name);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The compiler asks for a file the manifest names and --attach did not give: it is read from
+ * beside the manifest (an absolute name as it is). */
+static int beside_manifest(void *ud, const char *name, struct spec_file *ret, char *why,
+                           size_t whylen)
+{
+    struct apply *a = ud;
+    char path[PATH_MAX];
+    if (beside_path(a, name, path, sizeof(path)) < 0) {
+        snprintf(why, whylen, "the path of %s is too long", name);
+        return -ENAMETOOLONG;
+    }
+    char *content = NULL;
+    size_t len = 0;
+    int r = read_file(path, ATTACHED_FILE_MAX, &content, &len);
+    if (r == -ENOENT) {
+        /* The compiler names the place that needs it; apply adds how to give it. */
+        char *m = strdup(name);
+        if (!m || grow((void **)&a->missing, a->n_missing, sizeof(*a->missing)) < 0) {
+            free(m);
+            return -ENOMEM;
+        }
+        a->missing[a->n_missing++] = m;
+        return -ENOENT;
+    }
+    if (r < 0) {
+        snprintf(why, whylen, "%s: %s", path, r == -EMSGSIZE ? "larger than 1 MiB" : strerror(-r));
+        return r == -EMSGSIZE ? -EFBIG : r;
+    }
+    if (grow((void **)&a->read, a->n_read, sizeof(*a->read)) < 0) {
+        free(content);
+        return -ENOMEM;
+    }
+    a->read[a->n_read++] = content;
+    *ret = (struct spec_file){name, content, len};
+    return 0;
+}
+
+/* The manifest's directory, absolute and cleaned the way `docker stack deploy` makes it
+ * (filepath.Abs: the working directory joined, "." and ".." resolved by name, symlinks
+ * left alone). */
+static int manifest_dir(const char *manifest, char *ret, size_t len)
+{
+    char joined[PATH_MAX * 2];
+    const char *slash = strrchr(manifest, '/');
+    int dirlen = slash ? (int)(slash - manifest) : 0;
+    if (manifest[0] == '/') {
+        snprintf(joined, sizeof(joined), "%.*s/", dirlen, manifest);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return -errno;
+        snprintf(joined, sizeof(joined), "%s/%.*s", cwd, dirlen, manifest);
+    }
+    /* Clean: split on '/', drop "" and ".", ".." pops. */
+    size_t out = 0;
+    ret[0] = '\0';
+    for (char *save = NULL, *part = strtok_r(joined, "/", &save); part;
+         part = strtok_r(NULL, "/", &save)) {
+        if (streq(part, "."))
+            continue;
+        if (streq(part, "..")) {
+            char *up = strrchr(ret, '/');
+            out = up ? (size_t)(up - ret) : 0;
+            ret[out] = '\0';
+            continue;
+        }
+        size_t pl = strlen(part);
+        if (out + 1 + pl + 1 > len)
+            return -ENAMETOOLONG;
+        ret[out++] = '/';
+        memcpy(ret + out, part, pl + 1);
+        out += pl;
+    }
+    if (out == 0)
+        snprintf(ret, len, "/");
+    return 0;
+}
+
+/* The caller's home: $HOME when it is an absolute path, else the passwd entry. */
+static const char *caller_home(void)
+{
+    const char *home = getenv("HOME");
+    if (home && home[0] == '/')
+        return home;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+}
+
+static int add_environment(struct apply *a)
+{
+    for (char **e = environ; e && *e; e++) {
+        int r = add_var(&a->env, &a->n_env, *e);
+        if (r == -ENOMEM)
+            return r;
+    }
+    return 0;
+}
+
+/* Reads the manifest and hands it to the intake with what the options collected. */
+static int apply_run(struct cli_ctx *ctx, struct apply *a, const char *stack)
+{
+    int rc = 1;
+    _cleanup_free_ char *compose = NULL;
+    size_t len = 0;
+    int r = read_file(a->manifest, COMPOSE_MAX_BYTES, &compose, &len);
+    if (r < 0) {
+        fprintf(stderr, "axion-agent apply: %s: %s\n", a->manifest,
+                r == -EMSGSIZE ? "larger than the 1 MiB manifest limit" : strerror(-r));
+        return 1;
+    }
+    struct config cfg;
+    struct store *st;
+    if (cli_open(ctx, 0, &cfg, &st) < 0)
+        return 1;
+    struct intake_request rq = {
+        .kind = INTAKE_DEPLOY,
+        .source = "cli",
+        .stack = stack,
+        .filename = a->manifest,
+        .compose = compose,
+        .compose_len = len,
+        .vars = a->vars,
+        .n_vars = a->n_vars,
+        .env = a->env,
+        .n_env = a->n_env,
+        .files = a->files,
+        .n_files = a->n_files,
+        .lookup = {beside_manifest, a},
+        .base_dir = a->base_dir,
+        .home_dir = a->home_dir,
     };
-}
-
-void cli_desired_opts(const struct config *cfg, struct policy_rules *policy,
-                      struct desired_opts *ret)
-{
-    policy_from_config(cfg, policy);
-    *ret = (struct desired_opts){.agent_id = cfg->agent.id, .policy = policy};
+    struct intake_result res = {0};
+    if (submit(&cfg, st, "apply", &rq, &res) == 0) {
+        printf("stack %s: generation %lld written\n", stack, (long long)res.generation);
+        cli_wake_daemon(&cfg);
+        rc = 0;
+    } else {
+        for (size_t i = 0; i < a->n_missing; i++) {
+            char path[PATH_MAX];
+            if (beside_path(a, a->missing[i], path, sizeof(path)) == 0)
+                fprintf(stderr,
+                        "axion-agent apply: %s does not exist; give the file with --attach "
+                        "%s=PATH\n",
+                        path, a->missing[i]);
+        }
+    }
+    intake_result_release(&res);
+    cli_close(&cfg, st);
+    return rc;
 }
 
 int cli_apply(struct cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'}, {"name", required_argument, NULL, 'n'},
-        {"var", required_argument, NULL, 'v'},  {"attach", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},       {0},
+        {"file", required_argument, NULL, 'f'},
+        {"name", required_argument, NULL, 'n'},
+        {"var", required_argument, NULL, 'v'},
+        {"attach", required_argument, NULL, 'a'},
+        {"env", no_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
-    const char *manifest = NULL, *stack = NULL;
-    json_auto_t *vars = json_object(), *files = json_object();
-    int c;
-    if (!vars || !files)
-        return 1;
-    while ((c = getopt_long(argc, argv, "f:n:v:a:h", opts, NULL)) != -1) {
+    const char *stack = NULL;
+    bool use_env = false;
+    struct apply a = {0};
+    int c, rc = 1;
+    while ((c = getopt_long(argc, argv, "f:n:v:a:eh", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            manifest = optarg;
+            a.manifest = optarg;
             break;
         case 'n':
             stack = optarg;
             break;
-        case 'v':
-            if (put_assignment(vars, optarg, "--var") < 0)
-                return 1;
-            break;
-        case 'a': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
-                fprintf(stderr, "axion-agent apply: --attach: expected NAME=PATH, got \"%s\"\n",
+        case 'v': {
+            int r = add_var(&a.vars, &a.n_vars, optarg);
+            if (r == -EINVAL)
+                fprintf(stderr, "axion-agent apply: --var: expected NAME=VALUE, got \"%s\"\n",
                         optarg);
-                return 1;
-            }
-            _cleanup_free_ char *name = strndup(optarg, (size_t)(eq - optarg));
-            char *content = NULL;
-            size_t len = 0;
-            int r = read_file(eq + 1, ATTACHED_FILE_MAX, &content, &len);
-            if (r < 0) {
-                fprintf(stderr, "axion-agent apply: --attach %s: %s\n", eq + 1,
-                        r == -EMSGSIZE ? "larger than 1 MiB" : strerror(-r));
-                return 1;
-            }
-            json_object_set_new(files, name, json_stringn(content, len));
-            free(content);
+            if (r < 0)
+                goto out;
             break;
         }
+        case 'a':
+            if (add_attach(&a, optarg) < 0)
+                goto out;
+            break;
+        case 'e':
+            use_env = true;
+            break;
         case 'h':
-            printf("Usage: axion-agent apply -f FILE -n STACK [--var K=V ...] [--attach "
+            printf("Usage: axion-agent apply -f FILE -n STACK [--var K=V ...] [--env] [--attach "
                    "NAME=PATH ...]\n\n"
                    "Validates the Compose manifest (parse, policy, conversion) and writes it as\n"
                    "the next generation of STACK; then wakes the daemon. Files the manifest\n"
-                   "references (configs/secrets file:, env_file) are read from beside it unless\n"
-                   "given with --attach. A bad manifest is refused and the stored generation\n"
-                   "stays as it was.\n\n"
+                   "names (configs/secrets file:, env_file) are read from beside it unless\n"
+                   "given with --attach. Relative bind sources (./data:/data) resolve against\n"
+                   "the manifest's directory and ~/ against your home, as `docker stack deploy`\n"
+                   "does. A bad manifest is refused and the stored generation stays as it was.\n\n"
                    "  -f, --file FILE        the Compose file\n"
                    "  -n, --name STACK       the stack name\n"
                    "  -v, --var K=V          a variable for ${K} interpolation (repeatable)\n"
-                   "  -a, --attach NAME=PATH content for a file the manifest names\n");
-            return 0;
+                   "  -e, --env              also take variables from your environment, as\n"
+                   "                         docker does (--var wins; only the ones the\n"
+                   "                         manifest names are stored)\n"
+                   "  -a, --attach NAME=PATH content for a file the manifest names (wins over\n"
+                   "                         the file beside the manifest)\n");
+            rc = 0;
+            goto out;
         default:
-            return 1;
+            goto out;
         }
     }
-    if (!manifest || !stack) {
+    if (!a.manifest || !stack) {
         fprintf(stderr, "axion-agent apply: need -f FILE and -n STACK (see --help)\n");
-        return 1;
+        goto out;
     }
-    struct config cfg;
-    if (cli_load_config(ctx, &cfg) < 0)
-        return 1;
-    int rc = 1;
-    char *compose = NULL, *vars_json = NULL, *files_json = NULL;
-    size_t len = 0;
-    struct store *st = NULL;
-    int r = read_file(manifest, COMPOSE_MAX_BYTES, &compose, &len);
+    if (optind < argc) {
+        fprintf(stderr, "axion-agent apply: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    if (use_env && add_environment(&a) < 0)
+        goto out;
+    int r = manifest_dir(a.manifest, a.base_dir, sizeof(a.base_dir));
     if (r < 0) {
-        fprintf(stderr, "axion-agent apply: %s: %s\n", manifest,
-                r == -EMSGSIZE ? "larger than the 1 MiB manifest limit" : strerror(-r));
+        fprintf(stderr, "axion-agent apply: %s: the manifest's directory: %s\n", a.manifest,
+                strerror(-r));
         goto out;
     }
-    if (attach_referenced(manifest, compose, len, vars, files) < 0)
-        goto out;
-    vars_json = json_dumps(vars, JSON_COMPACT | JSON_SORT_KEYS);
-    files_json = json_dumps(files, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!vars_json || !files_json)
-        goto out;
-    struct policy_rules policy;
-    struct desired_opts dopts;
-    cli_desired_opts(&cfg, &policy, &dopts);
-    char err[1024] = "";
-    r = desired_validate(stack, manifest, compose, len, vars_json, files_json, &dopts, stderr, err,
-                         sizeof(err));
-    if (r < 0) {
-        fprintf(stderr, "axion-agent apply: %s\n", err);
-        goto out;
-    }
-    if (cli_open_store(&cfg, 0, &st) < 0)
-        goto out;
-    struct store_stack s = {
-        .name = (char *)stack,
-        .compose = compose,
-        .compose_len = len,
-        .files_json = files_json,
-        .variables_json = vars_json,
-        .source = "cli",
-    };
-    int64_t gen = 0;
-    r = store_put_stack(st, &s, &gen);
-    if (r < 0) {
-        fprintf(stderr, "axion-agent apply: %s\n", store_errmsg(st));
-        goto out;
-    }
-    printf("stack %s: generation %lld written\n", stack, (long long)gen);
-    cli_wake_daemon(&cfg);
-    rc = 0;
+    a.home_dir = caller_home();
+
+    rc = apply_run(ctx, &a, stack);
 out:
-    store_close(st);
-    free(compose);
-    free(vars_json);
-    free(files_json);
-    config_free(&cfg);
+    apply_release(&a);
     return rc;
 }
+
+/* --- rm, scale, stop, start, restart ---------------------------------------------------------- */
 
 /* STACK or STACK/SERVICE → its parts (service "" for the whole stack). */
 static int split_target(const char *arg, char **ret_stack, char **ret_service)
@@ -316,48 +463,24 @@ static int split_target(const char *arg, char **ret_stack, char **ret_service)
     return 0;
 }
 
-/* The service must exist in the stack's current manifest. */
-static int check_service(struct store *st, const char *stack, const char *service, const char *cmd)
+static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum intake_kind what)
 {
-    struct store_stack *s = NULL;
-    int r = store_get_stack(st, stack, &s);
-    if (r == -ENOENT || (r == 0 && s->removed)) {
-        fprintf(stderr, "axion-agent %s: no stack named \"%s\"\n", cmd, stack);
-        store_stack_free(s);
-        return -ENOENT;
-    }
-    if (r < 0) {
-        fprintf(stderr, "axion-agent %s: %s\n", cmd, store_errmsg(st));
-        return r;
-    }
-    if (*service) {
-        r = desired_has_service(s->compose, s->compose_len, s->variables_json, service);
-        if (r == 0)
-            fprintf(stderr, "axion-agent %s: stack \"%s\" has no service \"%s\"\n", cmd, stack,
-                    service);
-        r = r > 0 ? 0 : -ENOENT;
-    }
-    store_stack_free(s);
-    return r;
-}
-
-enum override_cmd { OV_SCALE, OV_STOP, OV_START, OV_RESTART };
-
-static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum override_cmd what)
-{
-    static const char *const names[] = {"scale", "stop", "start", "restart"};
-    static const char *const usage[] = {
-        "Usage: axion-agent scale STACK/SERVICE=N\n\nSets the service's replicas to N (and "
-        "starts it if it was stopped).\nThe override stays until the next scale; a new "
-        "deploy keeps it.\n",
-        "Usage: axion-agent stop STACK[/SERVICE]\n\nStops the service (or every service of "
-        "the stack): replicas 0, the\nwanted replicas remembered for start.\n",
-        "Usage: axion-agent start STACK[/SERVICE]\n\nUndoes stop: the remembered replicas "
-        "come back.\n",
-        "Usage: axion-agent restart STACK[/SERVICE]\n\nRestarts the tasks of the service (or "
-        "of every service of the stack)\nwith a rolling update (TaskTemplate.ForceUpdate).\n",
+    static const char *const usage[_INTAKE_KIND_MAX] = {
+        [INTAKE_SCALE] =
+            "Usage: axion-agent scale STACK/SERVICE=N\n\nSets the service's replicas to N (and "
+            "starts it if it was stopped).\nThe override stays until the next scale; a new "
+            "deploy keeps it.\n",
+        [INTAKE_STOP] =
+            "Usage: axion-agent stop STACK[/SERVICE]\n\nStops the service (or every service of "
+            "the stack): replicas 0, the\nwanted replicas remembered for start.\n",
+        [INTAKE_START] = "Usage: axion-agent start STACK[/SERVICE]\n\nUndoes stop: the "
+                         "remembered replicas come back.\n",
+        [INTAKE_RESTART] =
+            "Usage: axion-agent restart STACK[/SERVICE]\n\nRestarts the tasks of the service "
+            "(or of every service of the stack)\nwith a rolling update "
+            "(TaskTemplate.ForceUpdate).\n",
     };
-    const char *cmd = names[what];
+    const char *cmd = intake_kind_to_string(what);
     if (cli_wants_help(argc, argv)) {
         fputs(usage[what], stdout);
         return 0;
@@ -370,14 +493,14 @@ static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum ove
     if (!target)
         return 1;
     long long replicas = -1;
-    if (what == OV_SCALE) {
+    if (what == INTAKE_SCALE) {
         char *eq = strrchr(target, '=');
         char *end = NULL;
         if (eq) {
             errno = 0;
             replicas = strtoll(eq + 1, &end, 10);
         }
-        if (!eq || !*(eq + 1) || *end || errno || replicas < 0 || replicas > 100000) {
+        if (!eq || !*(eq + 1) || *end || errno || replicas < 0 || replicas > INTAKE_REPLICAS_MAX) {
             fprintf(stderr,
                     "axion-agent scale: expected STACK/SERVICE=N with N from 0 to 100000, got "
                     "\"%s\"\n",
@@ -387,83 +510,64 @@ static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum ove
         *eq = '\0';
     }
     _cleanup_free_ char *stack = NULL, *service = NULL;
-    if (split_target(target, &stack, &service) < 0 || (what == OV_SCALE && !*service)) {
+    if (split_target(target, &stack, &service) < 0 || (what == INTAKE_SCALE && !*service)) {
         fprintf(stderr, "axion-agent %s: expected %s, got \"%s\"\n", cmd,
-                what == OV_SCALE ? "STACK/SERVICE=N" : "STACK or STACK/SERVICE", argv[1]);
+                what == INTAKE_SCALE ? "STACK/SERVICE=N" : "STACK or STACK/SERVICE", argv[1]);
         return 1;
     }
     struct config cfg;
     struct store *st;
     if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
-    int rc = 1, r;
-    if (check_service(st, stack, service, cmd) < 0)
-        goto out;
-    r = store_begin(st);
-    switch (what) {
-    case OV_SCALE:
-        if (r == 0)
-            r = store_set_replicas(st, stack, service, replicas);
-        if (r == 0)
-            r = store_set_stopped(st, stack, service, false);
-        break;
-    case OV_STOP:
-    case OV_START:
-        if (r == 0)
-            r = store_set_stopped(st, stack, service, what == OV_STOP);
-        break;
-    case OV_RESTART:
-        if (r == 0)
-            r = store_bump_restart(st, stack, service, NULL);
-        break;
+    struct intake_request rq = {
+        .kind = what,
+        .source = "cli",
+        .stack = stack,
+        .service = service,
+        .replicas = replicas,
+    };
+    int rc = 1;
+    if (submit(&cfg, st, cmd, &rq, NULL) == 0) {
+        const char *sep = *service ? "/" : "";
+        switch (what) {
+        case INTAKE_SCALE:
+            printf("%s/%s: replicas %lld\n", stack, service, replicas);
+            break;
+        case INTAKE_STOP:
+            printf("%s%s%s: stopped\n", stack, sep, service);
+            break;
+        case INTAKE_START:
+            printf("%s%s%s: started\n", stack, sep, service);
+            break;
+        default:
+            printf("%s%s%s: restart requested\n", stack, sep, service);
+            break;
+        }
+        cli_wake_daemon(&cfg);
+        rc = 0;
     }
-    if (r == 0)
-        r = store_commit(st);
-    else
-        store_rollback(st);
-    if (r < 0) {
-        fprintf(stderr, "axion-agent %s: %s\n", cmd, store_errmsg(st));
-        goto out;
-    }
-    switch (what) {
-    case OV_SCALE:
-        printf("%s/%s: replicas %lld\n", stack, service, replicas);
-        break;
-    case OV_STOP:
-        printf("%s%s%s: stopped\n", stack, *service ? "/" : "", service);
-        break;
-    case OV_START:
-        printf("%s%s%s: started\n", stack, *service ? "/" : "", service);
-        break;
-    case OV_RESTART:
-        printf("%s%s%s: restart requested\n", stack, *service ? "/" : "", service);
-        break;
-    }
-    cli_wake_daemon(&cfg);
-    rc = 0;
-out:
     cli_close(&cfg, st);
     return rc;
 }
 
 int cli_scale(struct cli_ctx *ctx, int argc, char **argv)
 {
-    return override_command(ctx, argc, argv, OV_SCALE);
+    return override_command(ctx, argc, argv, INTAKE_SCALE);
 }
 
 int cli_stop(struct cli_ctx *ctx, int argc, char **argv)
 {
-    return override_command(ctx, argc, argv, OV_STOP);
+    return override_command(ctx, argc, argv, INTAKE_STOP);
 }
 
 int cli_start(struct cli_ctx *ctx, int argc, char **argv)
 {
-    return override_command(ctx, argc, argv, OV_START);
+    return override_command(ctx, argc, argv, INTAKE_START);
 }
 
 int cli_restart(struct cli_ctx *ctx, int argc, char **argv)
 {
-    return override_command(ctx, argc, argv, OV_RESTART);
+    return override_command(ctx, argc, argv, INTAKE_RESTART);
 }
 
 int cli_rm(struct cli_ctx *ctx, int argc, char **argv)
@@ -481,17 +585,13 @@ int cli_rm(struct cli_ctx *ctx, int argc, char **argv)
     struct store *st;
     if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
+    struct intake_request rq = {.kind = INTAKE_REMOVE, .source = "cli", .stack = argv[1]};
     int rc = 1;
-    if (check_service(st, argv[1], "", "rm") < 0)
-        goto out;
-    if (store_mark_stack_removed(st, argv[1], 0, "cli") < 0) {
-        fprintf(stderr, "axion-agent rm: %s\n", store_errmsg(st));
-        goto out;
+    if (submit(&cfg, st, "rm", &rq, NULL) == 0) {
+        printf("stack %s: marked removed\n", argv[1]);
+        cli_wake_daemon(&cfg);
+        rc = 0;
     }
-    printf("stack %s: marked removed\n", argv[1]);
-    cli_wake_daemon(&cfg);
-    rc = 0;
-out:
     cli_close(&cfg, st);
     return rc;
 }

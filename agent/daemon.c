@@ -8,13 +8,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "agent/cli.h"
 #include "agent/collector.h"
 #include "agent/sdnotify.h"
+#include "agent/setup.h"
 #include "drivers/docker/docker.h"
 #include "lib/log.h"
-#include "reconciler/desired.h"
 #include "reconciler/reconciler.h"
+#include "sources/intake.h"
 #include "sources/local.h"
 #include "store/store.h"
 
@@ -24,6 +24,7 @@ struct daemon {
     const struct config_source *src; /* what SIGHUP reloads: file and flags as at start */
     const char *log_level;           /* --log-level, or NULL */
     struct store *store;
+    struct intake *intake; /* the one door into desired state, for the in-process sources */
     struct docker *docker;
     struct reconciler *reconciler;
     struct collector *collector;
@@ -101,18 +102,20 @@ static void on_local(const char *msg, void *userdata)
 static int daemon_open(struct daemon *d, bool reset_corrupt)
 {
     struct config *cfg = d->cfg;
-    int r = cli_open_store(cfg, reset_corrupt ? STORE_OPEN_RESET_CORRUPT : 0, &d->store);
+    int r = setup_open_store(cfg, reset_corrupt ? STORE_OPEN_RESET_CORRUPT : 0, &d->store);
     if (r == -EBADMSG && !reset_corrupt)
         fprintf(stderr, "axion-agent: 'run --reset-corrupt-store' moves it aside (it is kept, "
                         "renamed) and starts with an empty store\n");
+    if (r < 0)
+        return r;
+    r = setup_intake(cfg, d->store, &d->intake);
     if (r < 0)
         return r;
     struct docker_opts dko = {.timeout_ms = cfg->docker.request_timeout_ms};
     r = docker_new(d->loop, cfg->docker.socket, &dko, &d->docker);
     if (r < 0)
         return log_errno(r, "failed to set up the Docker client");
-    struct desired_opts dopts;
-    cli_desired_opts(cfg, &d->policy, &dopts);
+    setup_policy(cfg, &d->policy);
     struct reconciler_opts ro = {
         .agent_id = cfg->agent.id,
         .concurrency = (unsigned)cfg->reconcile.concurrency,
@@ -181,6 +184,7 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
     collector_free(d.collector);
     reconciler_free(d.reconciler);
     docker_free(d.docker);
+    intake_free(d.intake);
     store_close(d.store);
     return r;
 }

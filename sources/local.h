@@ -1,6 +1,6 @@
-/* The local intake: the CLI writes desired state into the store itself, then wakes the daemon
- * with a datagram on the local socket (local.socket). A daemon that is not running picks the
- * change up when it starts, so a lost wake-up loses nothing. */
+/* The local wake-up: the CLI writes desired state through the intake (sources/intake.h) into
+ * the store, then wakes the daemon with a datagram on the local socket (local.socket). A daemon
+ * that is not running picks the change up when it starts, so a lost wake-up loses nothing. */
 #pragma once
 
 #include <ev.h>

@@ -415,6 +415,23 @@ bool store_in_transaction(const struct store *s)
     return s->in_tx;
 }
 
+int store_savepoint(struct store *s)
+{
+    s->errmsg[0] = '\0';
+    if (!s->in_tx)
+        return store_err(s, -EINVAL, "savepoint: no transaction is open");
+    struct store_txn t;
+    return store_errctx(s, store_txn_begin(s, &t), "savepoint");
+}
+
+int store_savepoint_end(struct store *s, int r)
+{
+    if (!s->in_tx)
+        return r < 0 ? r : store_err(s, -EINVAL, "savepoint: no transaction is open");
+    struct store_txn t = {.savepoint = true};
+    return store_txn_end(s, &t, r);
+}
+
 /* ---- settings, versions, checks ------------------------------------------------------------ */
 
 int store_set_busy_timeout(struct store *s, int ms)

@@ -27,6 +27,7 @@ struct store;
 
 /* Size limits for what comes from outside; a larger value is refused with -EMSGSIZE. */
 #define STORE_NAME_MAX          255u        /* stack, service, command id, topic, ... */
+#define STORE_PATH_MAX          4096u       /* base_dir, home_dir of a stack */
 #define STORE_COMPOSE_MAX       (4u << 20)  /* compose text of one stack */
 #define STORE_FILES_MAX         (8u << 20)  /* files JSON of one stack */
 #define STORE_VARIABLES_MAX     (1u << 20)  /* variables JSON of one stack */
@@ -104,6 +105,12 @@ int store_commit(struct store *s);
 /* Rolls back; 0 when no transaction is open (so it can be called on any error path). */
 int store_rollback(struct store *s);
 bool store_in_transaction(const struct store *s);
+/* Inside store_begin(): groups several calls so that they happen all or none while the
+ * transaction goes on (the intake's part of a batch). Savepoints nest. -EINVAL outside
+ * store_begin(). store_savepoint_end() releases the innermost savepoint when r >= 0 and rolls
+ * back to it otherwise; it returns r (or the release's error). */
+int store_savepoint(struct store *s);
+int store_savepoint_end(struct store *s, int r);
 
 /* ---- stacks: desired state ------------------------------------------------------------- */
 
@@ -118,11 +125,17 @@ struct store_stack {
     bool removed;         /* marked removed: the reconciler prunes its objects */
     char *source;         /* who wrote it: "kafka", "grpc", "cli"...; may be NULL */
     int64_t updated_at;
+    /* Where relative bind sources ("./data", "~/data") resolve: the manifest's directory and
+     * the caller's home, both absolute. Only a source with a directory on this node (the CLI)
+     * has them; NULL for remote sources. */
+    char *base_dir;
+    char *home_dir;
 };
 
 /* Writes stack->name at stack->generation, which must be newer than the stored one (else
  * -ESTALE, nothing written); generation 0 means "the next one" (stored + 1, or 1). files_json
  * and variables_json may be NULL ("{}") and must be JSON objects of strings (-EINVAL).
+ * base_dir and home_dir may be NULL, else absolute paths of at most STORE_PATH_MAX bytes.
  * removed is written as given (a deploy normally passes false). updated_at is ignored.
  * ret_generation (may be NULL) gets the generation written. */
 int store_put_stack(struct store *s, const struct store_stack *stack, int64_t *ret_generation);
@@ -204,6 +217,7 @@ struct store_command {
     enum store_command_status status;
     char *error; /* may be NULL */
     int64_t updated_at;
+    int64_t generation; /* the generation the command wrote; 0 when none */
 };
 
 /* Records a command (received_at 0 = now). -EEXIST when the id is already recorded: the

@@ -19,6 +19,8 @@ static void stack_clear(struct store_stack *x)
     free(x->variables_json);
     free(x->spec_hash);
     free(x->source);
+    free(x->base_dir);
+    free(x->home_dir);
     memset(x, 0, sizeof(*x));
 }
 
@@ -50,7 +52,9 @@ static int read_stack(sqlite3_stmt *st, struct store_stack *x)
     if ((r = store_col_text(st, 3, &x->files_json)) < 0 ||
         (r = store_col_text(st, 4, &x->variables_json)) < 0 ||
         (r = store_col_text(st, 5, &x->spec_hash)) < 0 ||
-        (r = store_col_text(st, 7, &x->source)) < 0)
+        (r = store_col_text(st, 7, &x->source)) < 0 ||
+        (r = store_col_text(st, 9, &x->base_dir)) < 0 ||
+        (r = store_col_text(st, 10, &x->home_dir)) < 0)
         return r;
     x->removed = sqlite3_column_int64(st, 6) != 0;
     x->updated_at = sqlite3_column_int64(st, 8);
@@ -108,9 +112,20 @@ static int upsert_stack(struct store *s, const struct store_stack *x, int64_t ge
         (r = store_bind_text(s, st, 6, x->spec_hash)) < 0 ||
         (r = store_bind_int(s, st, 7, x->removed)) < 0 ||
         (r = store_bind_text(s, st, 8, x->source)) < 0 ||
-        (r = store_bind_int(s, st, 9, store_now_ms())) < 0)
+        (r = store_bind_int(s, st, 9, store_now_ms())) < 0 ||
+        (r = store_bind_text(s, st, 10, x->base_dir)) < 0 ||
+        (r = store_bind_text(s, st, 11, x->home_dir)) < 0)
         return r;
     return store_exec(s, st);
+}
+
+/* NULL, or an absolute path that fits. */
+static int check_dir(struct store *s, const char *what, const char *v)
+{
+    int r = store_check_text(s, what, v, STORE_PATH_MAX);
+    if (r >= 0 && v && v[0] != '/')
+        r = store_err(s, -EINVAL, "%s \"%s\" is not an absolute path", what, v);
+    return r;
 }
 
 static int put_stack(struct store *s, const struct store_stack *x, int64_t *ret_gen)
@@ -148,6 +163,10 @@ int store_put_stack(struct store *s, const struct store_stack *x, int64_t *ret_g
         r = store_check_text(s, "spec_hash", x->spec_hash, STORE_NAME_MAX);
     if (r >= 0)
         r = store_check_text(s, "source", x->source, STORE_NAME_MAX);
+    if (r >= 0)
+        r = check_dir(s, "base_dir", x->base_dir);
+    if (r >= 0)
+        r = check_dir(s, "home_dir", x->home_dir);
     if (r < 0)
         return store_errctx(s, r, "put stack %s", name);
 

@@ -69,6 +69,7 @@ static int read_command(sqlite3_stmt *st, struct store_command *c)
     c->status = (enum store_command_status)status;
     c->received_at = sqlite3_column_int64(st, 4);
     c->updated_at = sqlite3_column_int64(st, 7);
+    c->generation = sqlite3_column_int64(st, 8);
     return 0;
 }
 
@@ -84,6 +85,7 @@ static int record_command(struct store *s, const struct store_command *c)
         (r = store_bind_int(s, st, 5, c->received_at ? c->received_at : now)) < 0 ||
         (r = store_bind_text(s, st, 6, store_command_status_to_string(c->status))) < 0 ||
         (r = store_bind_text(s, st, 7, c->error)) < 0 || (r = store_bind_int(s, st, 8, now)) < 0 ||
+        (c->generation && (r = store_bind_int(s, st, 9, c->generation)) < 0) ||
         (r = store_exec(s, st)) < 0)
         return r;
     if (sqlite3_changes(s->db) == 0)
@@ -107,6 +109,8 @@ int store_record_command(struct store *s, const struct store_command *c)
         r = store_err(s, -EINVAL, "invalid status %d", (int)c->status);
     if (r >= 0)
         r = store_check_text(s, "error", c->error, STORE_TEXT_MAX);
+    if (r >= 0 && c->generation < 0)
+        r = store_err(s, -EINVAL, "generation %" PRId64 " is negative", c->generation);
     if (r < 0)
         return store_errctx(s, r, "record command %s", c && c->command_id ? c->command_id : "");
     struct store_txn t;

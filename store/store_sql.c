@@ -127,15 +127,25 @@ static const char migration_1[] =
     "  payload  BLOB NOT NULL\n"
     ") STRICT;\n";
 
+/* The CLI's way of resolving relative bind sources (base_dir: the manifest's directory,
+ * home_dir: the caller's home; NULL for remote sources), and the generation a command wrote,
+ * so that a repeated command id answers with the first one's outcome. */
+static const char migration_2[] =
+    "ALTER TABLE stacks ADD COLUMN base_dir TEXT;\n"
+    "ALTER TABLE stacks ADD COLUMN home_dir TEXT;\n"
+    "ALTER TABLE commands ADD COLUMN generation INTEGER;\n";
+
 const char *const store_migrations[] = {
     migration_1,
+    migration_2,
 };
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
 
 #define STACK_COLUMNS "name, generation, compose, files, variables, spec_hash, removed, source, " \
-                      "updated_at"
+                      "updated_at, base_dir, home_dir"
 #define OVR_COLUMNS   "stack, service, replicas, stopped, restart_nonce, updated_at"
-#define CMD_COLUMNS   "command_id, source, kind, stack, received_at, status, error, updated_at"
+#define CMD_COLUMNS   "command_id, source, kind, stack, received_at, status, error, updated_at, " \
+                      "generation"
 #define APPLY_COLUMNS "id, stack, generation, started_at, finished_at, result, plan_json"
 #define EVENT_COLUMNS "id, ts, level, stack, object, message"
 
@@ -151,11 +161,12 @@ const char *const store_sql[_STMT_MAX] = {
 
     [STMT_STACK_GEN] = "SELECT generation, removed FROM stacks WHERE name = ?1",
     [STMT_STACK_UPSERT] =
-        "INSERT INTO stacks (" STACK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        " ON CONFLICT (name) DO UPDATE SET generation = excluded.generation,"
+        "INSERT INTO stacks (" STACK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11) ON CONFLICT (name) DO UPDATE SET generation = excluded.generation,"
         " compose = excluded.compose, files = excluded.files, variables = excluded.variables,"
         " spec_hash = excluded.spec_hash, removed = excluded.removed, source = excluded.source,"
-        " updated_at = excluded.updated_at",
+        " updated_at = excluded.updated_at, base_dir = excluded.base_dir,"
+        " home_dir = excluded.home_dir",
     [STMT_STACK_MARK_REMOVED] =
         "UPDATE stacks SET generation = ?2, removed = 1, source = ?3, updated_at = ?4"
         " WHERE name = ?1",
@@ -163,8 +174,8 @@ const char *const store_sql[_STMT_MAX] = {
     [STMT_STACK_LIST] = "SELECT " STACK_COLUMNS " FROM stacks WHERE removed = 0 OR ?1"
                         " ORDER BY name",
     [STMT_STACK_LIST_SUMMARY] =
-        "SELECT name, generation, NULL, NULL, NULL, spec_hash, removed, source, updated_at"
-        " FROM stacks WHERE removed = 0 OR ?1 ORDER BY name",
+        "SELECT name, generation, NULL, NULL, NULL, spec_hash, removed, source, updated_at,"
+        " base_dir, home_dir FROM stacks WHERE removed = 0 OR ?1 ORDER BY name",
     [STMT_STACK_DELETE] = "DELETE FROM stacks WHERE name = ?1",
 
     [STMT_OVR_SET_REPLICAS] =
@@ -185,7 +196,7 @@ const char *const store_sql[_STMT_MAX] = {
     [STMT_OVR_CLEAR] = "DELETE FROM overrides WHERE stack = ?1",
 
     [STMT_CMD_INSERT] =
-        "INSERT INTO commands (" CMD_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO commands (" CMD_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         " ON CONFLICT (command_id) DO NOTHING",
     [STMT_CMD_PRUNE] = "DELETE FROM commands WHERE seq <= (SELECT max(seq) FROM commands) - ?1",
     [STMT_CMD_GET] = "SELECT " CMD_COLUMNS " FROM commands WHERE command_id = ?1",

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -611,12 +612,96 @@ def part_bad_input():
           p.returncode == 1 and "--frobnicate" in p.stderr, p.stderr)
 
 
+# --- 6. what apply hands the intake -------------------------------------------------------------
+
+
+def stored_stack(d, name):
+    db = sqlite3.connect(f"file:{d.store()}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT generation, variables, files, base_dir, home_dir, source"
+                         " FROM stacks WHERE name = ?", (name,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else dict(zip(
+        ("generation", "variables", "files", "base_dir", "home_dir", "source"), row))
+
+
+def part_apply_inputs():
+    d = Dir("apply")
+    app = os.path.join(d.path, "app")
+    sub = os.path.join(d.path, "elsewhere")
+    os.makedirs(app)
+    os.makedirs(sub)
+    with open(os.path.join(app, "compose.yml"), "w") as f:
+        f.write("services:\n  web:\n    image: axion-test/busybox:${TAG:-1}\n"
+                "    environment: [FOO]\n    configs: [cf]\n"
+                "configs:\n  cf: {file: ./cf.txt}\n")
+    with open(os.path.join(app, "cf.txt"), "w") as f:
+        f.write("beside\n")
+    with open(os.path.join(sub, "other.txt"), "w") as f:
+        f.write("attached\n")
+    home = os.path.join(d.path, "home")
+    os.makedirs(home)
+
+    def apply(*extra, env_extra=None):
+        env = base_env()
+        env["HOME"] = home
+        env.update(env_extra or {})
+        # a relative path with ".." in it, from another working directory
+        return subprocess.run([BIN, *d.args(), "apply", "-f", "../app/./compose.yml", "-n", "axta",
+                               *extra], env=env, cwd=sub, capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+
+    p = apply()
+    sanitizer_clean("apply", p.stderr)
+    require("apply reads the file the manifest names from beside it",
+            p.returncode == 0 and "generation 1 written" in p.stdout, f"{p.stdout}{p.stderr}")
+    s = stored_stack(d, "axta")
+    check("the manifest's directory is stored, absolute and clean (for relative bind sources)",
+          s["base_dir"] == app, repr(s))
+    check("the caller's home is stored", s["home_dir"] == home, repr(s))
+    check("the file from beside the manifest is stored", json.loads(s["files"]) ==
+          {"./cf.txt": "beside\n"}, s["files"])
+    check("without --env no variable of the environment is taken",
+          json.loads(s["variables"]) == {}, s["variables"])
+
+    p = apply("--env", "--var", "TAG=7",
+              env_extra={"TAG": "9", "FOO": "bar", "AXT_UNUSED_SECRET": "do-not-store"})
+    check("apply --env writes generation 2", p.returncode == 0 and "generation 2" in p.stdout,
+          f"{p.stdout}{p.stderr}")
+    s = stored_stack(d, "axta")
+    check("--env takes what the manifest names, --var wins, nothing else is stored",
+          json.loads(s["variables"]) == {"FOO": "bar", "TAG": "7"}, s["variables"])
+
+    p = apply("--attach", "./cf.txt=../elsewhere/other.txt")
+    check("--attach wins over the file beside the manifest",
+          p.returncode == 0 and json.loads(stored_stack(d, "axta")["files"]) ==
+          {"./cf.txt": "attached\n"}, f"{p.stderr} {stored_stack(d, 'axta')}")
+
+    before = stored_stack(d, "axta")
+    p = apply("--attach", "nothing.txt=other.txt")
+    check("an --attach name the manifest does not use is an error naming it",
+          p.returncode == 1 and '"nothing.txt" is not used by the manifest' in p.stderr, p.stderr)
+    os.unlink(os.path.join(app, "cf.txt"))
+    p = apply()
+    check("a missing file names its place, and the hint names --attach, not --file",
+          p.returncode == 1 and "configs.cf.file" in p.stderr and
+          f"{app}/cf.txt does not exist; give the file with --attach ./cf.txt=PATH" in p.stderr
+          and "--file" not in p.stderr, p.stderr)
+    with open(os.path.join(app, "cf.txt"), "wb") as f:
+        f.write(b"\xff\xfe not text")
+    p = apply()
+    check("a file that is not UTF-8 text is refused, not dropped",
+          p.returncode == 1 and "file ./cf.txt: not valid UTF-8 text" in p.stderr, p.stderr)
+    check("... and the stored generation is unchanged", stored_stack(d, "axta") == before)
+
+
 def main():
     if not os.access(BIN, os.X_OK):
         print(f"no agent binary at {BIN}")
         return 1
     for part in (part_cli, part_notify_path, part_notify_abstract, part_log_level_flag,
-                 part_store, part_bad_input):
+                 part_store, part_bad_input, part_apply_inputs):
         try:
             part()
         except Failed:

@@ -337,6 +337,54 @@ static void test_migration_is_atomic(void **state)
                      0);
 }
 
+/* A store of schema version 1 (before stacks had base_dir/home_dir and commands a generation)
+ * migrates to the current version and keeps its rows; the new columns start NULL. */
+static void test_migration_2_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    put_stack(s, "web", 4);
+    struct store_command c = {.command_id = "c-1",
+                              .source = "kafka",
+                              .kind = "deploy",
+                              .stack = "web",
+                              .status = STORE_COMMAND_ACCEPTED};
+    assert_int_equal(store_record_command(s, &c), 0);
+    store_close(s);
+    /* What migration 2 added, taken away again: the file is a version-1 store. */
+    raw_exec(f->path, "ALTER TABLE stacks DROP COLUMN base_dir;"
+                      " ALTER TABLE stacks DROP COLUMN home_dir;"
+                      " ALTER TABLE commands DROP COLUMN generation; PRAGMA user_version = 1;");
+
+    s = open_ok(f->path);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), store_schema_version());
+    assert_true(store_schema_version() >= 2);
+    struct store_stack *st = NULL;
+    assert_int_equal(store_get_stack(s, "web", &st), 0);
+    assert_int_equal(st->generation, 4);
+    assert_null(st->base_dir);
+    assert_null(st->home_dir);
+    st = store_stack_free(st);
+    struct store_command *out = NULL;
+    assert_int_equal(store_get_command(s, "c-1", &out), 0);
+    assert_int_equal(out->status, STORE_COMMAND_ACCEPTED);
+    assert_int_equal(out->generation, 0);
+    store_command_free(out);
+
+    struct store_stack in = {.name = "web",
+                             .compose = "services: {}\n",
+                             .compose_len = 13,
+                             .base_dir = "/srv/app",
+                             .home_dir = "/home/u"};
+    assert_int_equal(store_put_stack(s, &in, NULL), 0);
+    assert_int_equal(store_get_stack(s, "web", &st), 0);
+    assert_int_equal(st->generation, 5);
+    assert_string_equal(st->base_dir, "/srv/app");
+    assert_string_equal(st->home_dir, "/home/u");
+    store_stack_free(st);
+    store_close(s);
+}
+
 /* ---- corruption ---- */
 
 static const char garbage[] = "this is not a database, it only sits where one should be\n";
@@ -524,6 +572,43 @@ static void test_offset_and_desired_atomic(void **state)
     assert_int_equal(off, 12);
     assert_int_equal(store_get_command(s, "c-1", &c), 0);
     store_command_free(c);
+    store_close(s);
+}
+
+/* Savepoints inside store_begin(): a group of calls undone as one, the rest kept. */
+static void test_savepoints(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    assert_int_equal(store_savepoint(s), -EINVAL);
+    assert_int_equal(store_savepoint_end(s, 0), -EINVAL);
+    assert_int_equal(store_savepoint_end(s, -EIO), -EIO);
+
+    assert_int_equal(store_begin(s), 0);
+    put_stack(s, "a", 1);
+    /* undone: both calls of the group */
+    assert_int_equal(store_savepoint(s), 0);
+    put_stack(s, "b", 1);
+    assert_int_equal(store_put_offset(s, "t", 0, 5), 0);
+    assert_int_equal(store_savepoint_end(s, -EINVAL), -EINVAL);
+    /* kept: nested groups released */
+    assert_int_equal(store_savepoint(s), 0);
+    put_stack(s, "c", 1);
+    assert_int_equal(store_savepoint(s), 0);
+    assert_int_equal(store_put_offset(s, "t", 0, 6), 0);
+    assert_int_equal(store_savepoint_end(s, 0), 0);
+    assert_int_equal(store_savepoint_end(s, 3), 3);
+    assert_int_equal(store_commit(s), 0);
+
+    struct store_stack *st = NULL;
+    int64_t off = -1;
+    assert_int_equal(store_get_stack(s, "a", &st), 0);
+    st = store_stack_free(st);
+    assert_int_equal(store_get_stack(s, "b", &st), -ENOENT);
+    assert_int_equal(store_get_stack(s, "c", &st), 0);
+    store_stack_free(st);
+    assert_int_equal(store_get_offset(s, "t", 0, &off), 0);
+    assert_int_equal(off, 6);
     store_close(s);
 }
 
@@ -813,11 +898,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_2_from_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_refused_without_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_moved_aside_with_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_page_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_and_desired_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processes_open_fresh_store_at_once, setup, teardown),

@@ -107,6 +107,37 @@ static void test_stack_round_trip(void **state)
     assert_string_equal(out->variables_json, "{}");
     assert_null(out->spec_hash);
     assert_null(out->source);
+    /* The directories relative bind sources resolve against: NULL unless given. */
+    assert_null(out->base_dir);
+    assert_null(out->home_dir);
+    store_stack_free(out);
+
+    struct store_stack cli = {.name = "db",
+                              .compose = "services: {}\n",
+                              .compose_len = 13,
+                              .source = "cli",
+                              .base_dir = "/srv/db",
+                              .home_dir = "/home/me"};
+    assert_r(s, store_put_stack(s, &cli, &gen), 0);
+    assert_int_equal(gen, 2);
+    assert_r(s, store_get_stack(s, "db", &out), 0);
+    assert_string_equal(out->base_dir, "/srv/db");
+    assert_string_equal(out->home_dir, "/home/me");
+    store_stack_free(out);
+    struct store_stack *all = NULL;
+    size_t n = 0;
+    assert_r(s, store_list_stacks(s, STORE_LIST_SUMMARY, &all, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(all[0].name, "db");
+    assert_string_equal(all[0].base_dir, "/srv/db");
+    assert_null(all[0].compose);
+    assert_null(all[1].base_dir);
+    store_stack_array_free(all, n);
+    /* A later write without them clears them (a remote source has no directory). */
+    put(s, "db", 0, "services: {}\n");
+    assert_r(s, store_get_stack(s, "db", &out), 0);
+    assert_null(out->base_dir);
+    assert_null(out->home_dir);
     store_stack_free(out);
 
     assert_r(s, store_get_stack(s, "nope", &out), -ENOENT);
@@ -192,6 +223,27 @@ static void test_stack_limits_and_validation(void **state)
     st.compose = NULL;
     st.compose_len = 3;
     assert_r(s, store_put_stack(s, &st, NULL), -EINVAL);
+    st.compose = "x";
+    st.compose_len = 1;
+
+    /* base_dir and home_dir: absolute, bounded. */
+    st.base_dir = "srv/app";
+    assert_r(s, store_put_stack(s, &st, NULL), -EINVAL);
+    assert_non_null(strstr(store_errmsg(s), "base_dir \"srv/app\" is not an absolute path"));
+    st.base_dir = NULL;
+    st.home_dir = "~";
+    assert_r(s, store_put_stack(s, &st, NULL), -EINVAL);
+    assert_non_null(strstr(store_errmsg(s), "home_dir"));
+    char *long_dir = malloc(STORE_PATH_MAX + 2);
+    assert_non_null(long_dir);
+    memset(long_dir, 'd', STORE_PATH_MAX + 1);
+    long_dir[0] = '/';
+    long_dir[STORE_PATH_MAX + 1] = '\0';
+    st.home_dir = long_dir;
+    assert_r(s, store_put_stack(s, &st, NULL), -EMSGSIZE);
+    long_dir[STORE_PATH_MAX] = '\0'; /* exactly the maximum is fine */
+    assert_r(s, store_put_stack(s, &st, NULL), 0);
+    free(long_dir);
 }
 
 static void test_stack_list_remove_delete(void **state)
@@ -377,7 +429,20 @@ static void test_commands(void **state)
     assert_int_equal(out->received_at, 1234);
     assert_int_equal(out->status, STORE_COMMAND_RECEIVED);
     assert_null(out->error);
+    assert_int_equal(out->generation, 0);
     out = store_command_free(out);
+
+    /* The generation a command wrote comes back with it. */
+    struct store_command cg = cmd("c-gen");
+    cg.status = STORE_COMMAND_ACCEPTED;
+    cg.generation = 7;
+    assert_r(s, store_record_command(s, &cg), 0);
+    assert_r(s, store_get_command(s, "c-gen", &out), 0);
+    assert_int_equal(out->generation, 7);
+    out = store_command_free(out);
+    cg = cmd("c-neg");
+    cg.generation = -1;
+    assert_r(s, store_record_command(s, &cg), -EINVAL);
 
     assert_r(s, store_update_command(s, "c-1", STORE_COMMAND_REJECTED, "bad manifest"), 0);
     enum store_command_status st;
@@ -398,7 +463,7 @@ static void test_commands(void **state)
     struct store_command *items = NULL;
     size_t n = 0;
     assert_r(s, store_list_commands(s, 0, &items, &n), 0);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     assert_string_equal(items[0].command_id, "c-2"); /* newest first */
     assert_null(items[0].stack);
     assert_true(items[0].received_at > 1600000000000);

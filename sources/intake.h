@@ -1,0 +1,144 @@
+/* intake: THE one door into desired state. Every channel turns what it received into a
+ * struct intake_request and calls intake_submit(); nothing else writes stacks or overrides.
+ * In one SQLite transaction it
+ *   1. dedupes by command id (a repeat answers with the first one's stored outcome, nothing
+ *      else happens),
+ *   2. refuses a stale generation (recorded as superseded),
+ *   3. compiles and checks a manifest once (compose/compile.h, with the config's policy),
+ *   4. writes the stack or the override,
+ *   5. stores the source's position (a Kafka topic/partition/next offset),
+ *   6. records the outcome in the commands table.
+ * A rejected or superseded request still stores its position and its record: a bad message
+ * never blocks a partition. The caller wakes the daemon. docs/internals/intake.md has the rules.
+ *
+ * Who may call it: the sources (sources/: the local CLI through agent/, gRPC and Kafka next)
+ * and nobody else, on the thread that owns the store. The reconciler only reads desired state.
+ *
+ *   struct intake_request rq = {.kind = INTAKE_SCALE, .source = "cli", .stack = "web",
+ *                               .service = "api", .replicas = 3};
+ *   struct intake_result res;
+ *   int r = intake_submit(in, &rq, &res);
+ *   if (r < 0)                          → store error (res.error): nothing written
+ *   else if (res.outcome == INTAKE_REJECTED) → res.error names the place and the cause
+ *   intake_result_release(&res); */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compose/compile.h"
+#include "store/store.h"
+
+/* Limits on what a request may carry (beyond the compiler's and the store's own). */
+#define INTAKE_FILES_MAX    1000u      /* attached files of one deploy */
+#define INTAKE_FILE_MAX     (1u << 20) /* bytes of one attached file */
+#define INTAKE_VARS_MAX     4096u      /* variables of one deploy (each of vars and env) */
+#define INTAKE_REPLICAS_MAX 100000
+#define INTAKE_ERROR_MAX    2048u
+
+enum intake_kind {
+    INTAKE_DEPLOY,        /* a manifest as the stack's next (or given) generation */
+    INTAKE_REMOVE,        /* the stack marked removed: the loop prunes its objects */
+    INTAKE_SCALE,         /* override replicas (and clear stopped) of one service */
+    INTAKE_STOP,          /* override stopped on a service or the whole stack */
+    INTAKE_START,         /* undo stop */
+    INTAKE_RESTART,       /* bump restart_nonce (TaskTemplate.ForceUpdate) */
+    INTAKE_RECONCILE_NOW, /* no desired-state change: the caller wakes the loop */
+    /* swarm membership (init, join, leave) comes here in a later issue */
+    _INTAKE_KIND_MAX,
+};
+/* "deploy", "remove", "scale", "stop", "start", "restart", "reconcile-now"; NULL when
+ * unknown. The commands table records kinds by these names. */
+const char *intake_kind_to_string(enum intake_kind kind);
+
+enum intake_outcome {
+    INTAKE_ACCEPTED,   /* written as desired state (reconcile-now: recorded) */
+    INTAKE_DUPLICATE,  /* the command id was seen: first says what came of it then */
+    INTAKE_SUPERSEDED, /* an older (or the same) generation than the stored one */
+    INTAKE_REJECTED,   /* refused: bad manifest, policy, limit, unknown stack or service */
+    _INTAKE_OUTCOME_MAX,
+};
+const char *intake_outcome_to_string(enum intake_outcome outcome);
+
+/* Where the request came from in its channel: stored with the outcome, in the same transaction,
+ * so that a consumer restarts right after the last message it handled. */
+struct intake_position {
+    const char *topic;
+    int32_t partition;
+    int64_t next_offset;
+};
+
+struct intake_request {
+    enum intake_kind kind;
+    const char *source;     /* "cli", "kafka", "grpc" */
+    const char *command_id; /* NULL: no dedupe and no record (the CLI) */
+    const char *stack;      /* NULL or "" only for reconcile-now (every stack) */
+    const char *service;    /* NULL or "": the whole stack (scale needs one) */
+    int64_t generation;     /* deploy, remove: 0 = the next one; else it must be newer */
+    int64_t replicas;       /* scale: 0 .. INTAKE_REPLICAS_MAX */
+
+    /* deploy */
+    const char *filename; /* names the manifest in messages; NULL: "compose.yml" */
+    const char *compose;
+    size_t compose_len;
+    const struct compose_var *vars; /* ${VAR} interpolation; a later pair wins */
+    size_t n_vars;
+    /* The caller's environment (`apply --env`): below vars; of these, only the variables the
+     * manifest or a file it uses names are stored with the stack. */
+    const struct compose_var *env;
+    size_t n_env;
+    /* Files the manifest names (configs'/secrets' file:, env_file), by name. Every one must be
+     * used by the manifest; they must be UTF-8 text without NUL bytes (the store keeps them as
+     * text for now). */
+    const struct spec_file *files;
+    size_t n_files;
+    /* Files not in files above, on demand (the CLI reads them from beside the manifest); the
+     * bytes must stay valid until intake_submit() returns. get NULL: none. */
+    struct compile_files lookup;
+    /* The CLI's directory and home for relative bind sources ("./data", "~/data"); stored with
+     * the stack for the loop. NULL (remote sources): such sources are refused. */
+    const char *base_dir;
+    const char *home_dir;
+
+    const struct intake_position *position; /* NULL: none */
+};
+
+struct intake_result {
+    enum intake_outcome outcome;
+    /* DUPLICATE: the first one's outcome (ACCEPTED, SUPERSEDED or REJECTED; one the
+     * reconciler has applied or failed since counts as ACCEPTED). */
+    enum intake_outcome first;
+    /* deploy, remove: the generation written (a duplicate's: the first one's); else 0. */
+    int64_t generation;
+    /* REJECTED, SUPERSEDED (and a duplicate of one): the place and the cause. When
+     * intake_submit() fails: the store's message. */
+    char error[INTAKE_ERROR_MAX];
+    /* deploy: what the compiler has to say about an accepted manifest (keys Swarm ignores,
+     * ...), one line each. */
+    char **notes;
+    size_t n_notes;
+};
+void intake_result_release(struct intake_result *res);
+
+struct intake;
+
+struct intake_opts {
+    const char *agent_id;              /* io.axion.agent on every object; copied */
+    const struct policy_rules *policy; /* copied, but its bind_allow list is borrowed and must
+                                        * outlive the intake; NULL: no policy check */
+};
+
+/* The store is borrowed: it must outlive the intake. */
+int intake_new(struct store *st, const struct intake_opts *o, struct intake **ret);
+struct intake *intake_free(struct intake *in);
+
+/* Handles one request. Outside a transaction it opens and commits its own (BEGIN IMMEDIATE:
+ * -EBUSY when another process holds the write lock past the busy timeout). Inside one the
+ * caller opened with store_begin() (a Kafka poll's batch) it does its part in a savepoint and
+ * does not commit: a rejected request leaves the others of the batch alone.
+ * 0: handled, res->outcome says how (res is always set; release it). Negative errno: a store
+ * error or -ENOMEM, res->error says what, and nothing of this request is written; inside a
+ * caller's transaction the caller should roll back the batch (a disk error may have lost it:
+ * its commit then fails with -ECANCELED). */
+int intake_submit(struct intake *in, const struct intake_request *req, struct intake_result *res);
