@@ -35,6 +35,9 @@ MiB = 1 << 20
 AGENT_MESSAGE_MAX = 4 * MiB  # what the Control Plane must accept from an agent (control.proto)
 SEND_MAX = 16 * MiB  # the agent's receive limit: nothing larger is ever sent
 LOG_CHUNK_MAX = 64 * 1024
+ERROR_TEXT_MAX = 4096
+LIST_STACKS_MAX = 1000  # stacks in a Hello or Heartbeat
+LIST_IDS_MAX = 100  # command ids in a Hello
 TOKEN_MAX = 512
 HOSTNAME_MAX = 253
 FACT_MAX = 256
@@ -145,9 +148,11 @@ class Journal:
         self.size = self.file.tell()
         self.waiters = []
 
-    def add(self, type_, **fields):
+    def add(self, type_, at=None, **fields):
+        """Records an event that happened at `at` (Unix time; default now)."""
         self.seq += 1
-        ev = {"seq": self.seq, "t": round(time.time(), 6), "boot": self.boot, "type": type_}
+        ev = {"seq": self.seq, "t": round(at or time.time(), 6), "boot": self.boot,
+              "type": type_}
         ev.update({k: v for k, v in fields.items() if v is not None})
         self.events.append(ev)
         line = json.dumps(ev, separators=(",", ":")).encode() + b"\n"
@@ -247,6 +252,7 @@ class Stream:
         self.ended = asyncio.Event()
         self.messages = 0
         self.log_done = set()  # Logs command ids whose last chunk came
+        self.last_heartbeat = None  # arrival time of the stream's latest heartbeat
 
     def request_end(self, code, reason, message):
         if self.end is None:
@@ -293,8 +299,8 @@ class Simulator:
         self.ports = {}
 
     # -- journal
-    def record(self, type_, **fields):
-        ev = self.journal.add(type_, **fields)
+    def record(self, type_, at=None, **fields):
+        ev = self.journal.add(type_, at=at, **fields)
         if type_ != "heartbeat" or not self.args.quiet:
             brief = " ".join(f"{k}={v}" for k, v in fields.items()
                              if k not in ("msg", "data_b64") and v not in (None, ""))
@@ -411,7 +417,9 @@ class Simulator:
         tok["used_at_ms"] = now_ms()
         tok["used_by"] = req.hostname
         a = self.state.agents.setdefault(agent_id, {})
-        a.update(enrolled_at_ms=now_ms(), hostname=req.hostname, cert_lifetime_s=lifetime,
+        # The token's lifetime stays the agent's for renewals; without one, the setting's.
+        a.update(enrolled_at_ms=now_ms(), hostname=req.hostname,
+                 cert_lifetime_s=tok.get("cert_lifetime_s"),
                  facts=to_dict(req.facts), certs_issued=a.get("certs_issued", 0) + 1,
                  not_after_at_ms=int(end.timestamp() * 1000))
         self.state.save()
@@ -564,9 +572,20 @@ class Simulator:
                 continue
             handler(stream, getattr(msg, kind), len(raw))
 
+    def _check_lists(self, stream, kind, m):
+        """The list limits of control.proto for a Hello or Heartbeat."""
+        if len(m.stacks) > LIST_STACKS_MAX:
+            self.violation(stream, f"{kind} lists {len(m.stacks)} stacks, more than "
+                           f"{LIST_STACKS_MAX}")
+        for name in ("finished_command_ids", "pending_command_ids"):
+            n = len(getattr(m, name, ()))
+            if n > LIST_IDS_MAX:
+                self.violation(stream, f"{kind}.{name} has {n} ids, more than {LIST_IDS_MAX}")
+
     def _on_hello(self, stream, m, size):
         self.record("hello", agent_id=stream.agent_id, stream=stream.id, size=size,
                     msg=to_dict(m))
+        self._check_lists(stream, "hello", m)
         if self.state.config["resend_on_hello"]:
             finished = set(m.finished_command_ids)
             pending = self.unfinished[stream.agent_id]
@@ -578,8 +597,12 @@ class Simulator:
                     self.record("resend", agent_id=stream.agent_id, command_id=cid)
 
     def _on_heartbeat(self, stream, m, size):
-        self.record("heartbeat", agent_id=stream.agent_id, stream=stream.id, hb_seq=m.seq,
-                    size=size, msg=to_dict(m))
+        t = time.time()
+        gap = round(t - stream.last_heartbeat, 6) if stream.last_heartbeat else None
+        stream.last_heartbeat = t
+        self.record("heartbeat", at=t, agent_id=stream.agent_id, stream=stream.id,
+                    hb_seq=m.seq, gap_s=gap, size=size, msg=to_dict(m))
+        self._check_lists(stream, "heartbeat", m)
 
     def _on_result(self, stream, m, size):
         final = m.outcome not in (pb.OUTCOME_UNSPECIFIED, pb.OUTCOME_ACCEPTED)
@@ -589,6 +612,10 @@ class Simulator:
                     else m.outcome, final=final, error=m.error or None, msg=to_dict(m))
         if m.outcome == pb.OUTCOME_UNSPECIFIED:
             self.violation(stream, f"result for {cid!r} has no outcome", command_id=cid)
+        if len(m.error.encode()) > ERROR_TEXT_MAX:
+            self.violation(stream, f"result for {cid!r} has an error text of "
+                           f"{len(m.error.encode())} bytes, more than {ERROR_TEXT_MAX}",
+                           command_id=cid)
         if not final or not cid:
             return
         self.finals[cid] += 1

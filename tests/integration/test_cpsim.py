@@ -302,6 +302,7 @@ def part_stream(sim, ident):
     check("stream: heartbeats are recorded in order, with arrival times",
           [e["hb_seq"] for e in hbs] == [1, 2, 3] and
           all(hbs[i]["t"] <= hbs[i + 1]["t"] for i in range(2)) and
+          "gap_s" not in hbs[0] and abs(hbs[1]["gap_s"] - (hbs[1]["t"] - hbs[0]["t"])) < 2e-6 and
           hbs[0]["msg"]["stacks"][0]["state"] == "STACK_STATE_CONVERGED", hbs)
 
     cid = sim.send(a, {"scale": {"stack": "web", "service": "nginx", "replicas": 3}})
@@ -382,9 +383,11 @@ def part_stream(sim, ident):
     check("stream: no protocol violation so far", sim.violations() == [], sim.violations())
     s.send(result("ghost-1", pb.OUTCOME_DONE))
     s.send(pb.AgentMessage(log_chunk=pb.LogChunk(command_id=cid, seq=3, data=b"late")))
-    v = sim.wait("violation", count=2)
-    check("stream: a result for a command never sent and a chunk after the last are violations",
-          "never sent" in v[0]["error"] and "after its last" in v[1]["error"], v)
+    s.send(hello(a, finished_command_ids=[f"c{i}" for i in range(101)]))
+    v = sim.wait("violation", count=3)
+    check("stream: a result for a command never sent, a chunk after the last, a Hello with 101 "
+          "ids are violations", "never sent" in v[0]["error"] and
+          "after its last" in v[1]["error"] and "more than 100" in v[2]["error"], v)
     check("stream: keepalive pings every second are permitted (no too_many_pings)",
           s.inbox.empty(), list(s.inbox.queue))
     return s
