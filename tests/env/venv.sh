@@ -13,8 +13,15 @@ if [ -x "$VENV/bin/python3" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; th
     echo "$VENV"
     exit 0
 fi
-echo "venv: making $VENV from tests/requirements.txt" >&2
 mkdir -p "$(dirname "$VENV")"
+# Two test runs at once (two checkouts) must not build the same venv together.
+exec 8>"$VENV.lock"
+flock 8
+if [ -x "$VENV/bin/python3" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "$VENV"
+    exit 0
+fi
+echo "venv: making $VENV from tests/requirements.txt" >&2
 python3 -m venv "$VENV" >&2
 "$VENV/bin/python3" -m pip install -q --disable-pip-version-check -r "$req" >&2
 echo "$want" >"$stamp"
