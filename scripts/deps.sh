@@ -8,6 +8,7 @@ pkgs=(
     libev-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev
     libyaml-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsqlite3-dev libcmocka-dev
     docker.io busybox-static systemd python3 python3-venv python3-yaml socat curl iproute2 procps sqlite3
+    openjdk-17-jre-headless maven openssl
 )
 
 missing=()

@@ -17,7 +17,7 @@ alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${s:0:1}" != Z ]; 
 rm -f "$ENV_DIR/kafka.env" "$ENV_DIR/kafka.env.new"
 pid=$(cat "$PIDFILE" 2>/dev/null || true)
 # Only our broker: the pid may have been reused since.
-if [ -z "$pid" ] || ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $CONF"; then
+if [ -z "$pid" ] || ! tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $CONF"; then
     # Not running (killed by a test, or never started): a class archive it may have begun is
     # not trusted.
     if [ -f "$DIR/cds-pending" ] && read -r tmp _ <"$DIR/cds-pending"; then rm -f "$tmp"; fi

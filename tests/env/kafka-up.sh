@@ -41,7 +41,8 @@
 #   AXION_CACHE_DIR          download cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/axion-agent);
 #                            the jars are in $AXION_CACHE_DIR/kafka/<version>/lib
 #   AXION_KAFKA_VERSION      Apache Kafka version (default 4.1.1; 4.4.0 works too)
-#   AXION_KAFKA_PORT         first port of the block of four (default 19092)
+#   AXION_KAFKA_PORT         first port of the block of four (default 19092; below the
+#                            ephemeral range of net.ipv4.ip_local_port_range)
 #   AXION_KAFKA_HEAP         JVM heap options (default "-Xms32m -Xmx160m")
 #   AXION_KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (default 120)
 # Needs java (17+), mvn (first run only), openssl, and the test virtualenv (tests/env/venv.sh)
@@ -100,7 +101,7 @@ probe() { # $1 deadline in seconds, $2 broker pid
 our_pid() {
     local pid
     pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-    [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $CONF" || return 1
+    [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $CONF" || return 1
     echo "$pid"
 }
 
@@ -136,6 +137,15 @@ if pid=$(our_pid); then
     exit 1
 fi
 rm -f "$PIDFILE" "$ENVFILE" "$ENVFILE.new"
+# A port in the ephemeral range can be taken by any outgoing connection, even by a client that
+# connects to it while the broker is not listening yet (a TCP self-connect: seen with 39092).
+read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
+for p in $PORT $TLS_PORT $CONTROLLER_PORT $WRONG_NAME_PORT; do
+    if [ "$p" -ge "$eph_lo" ] && [ "$p" -le "$eph_hi" ]; then
+        log "port $p is in the ephemeral port range $eph_lo-$eph_hi (net.ipv4.ip_local_port_range); choose an AXION_KAFKA_PORT below $((eph_lo - 3))"
+        exit 1
+    fi
+done
 for p in $PORT $TLS_PORT $CONTROLLER_PORT $WRONG_NAME_PORT; do
     if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
         log "port $p on $HOST is in use by another process (set AXION_KAFKA_PORT to move the block of four)"

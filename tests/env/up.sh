@@ -3,3 +3,4 @@
 set -euo pipefail
 here=$(dirname "$0")
 "$here/docker-up.sh"
+"$here/kafka-up.sh"
