@@ -66,6 +66,10 @@ LOG4J_VERSION=2.24.3
 DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 HOST=127.0.0.1
 PORT=${AXION_KAFKA_PORT:-19092}
+case "$PORT" in
+'' | *[!0-9]* | 0*) log "AXION_KAFKA_PORT=$PORT: expected a port number"; exit 1 ;;
+esac
+[ "$PORT" -le 65532 ] || { log "AXION_KAFKA_PORT=$PORT: the block of four ends past 65535"; exit 1; }
 TLS_PORT=$((PORT + 1))
 CONTROLLER_PORT=$((PORT + 2))
 WRONG_NAME_PORT=$((PORT + 3))
