@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The Kafka test environment itself (tests/env/kafka-up.sh): the broker the later Kafka tests
 rely on answers as documented, over plaintext and over TLS with a client certificate; clients
-the TLS listener must refuse are refused with an SSL error, and the broker stays up.
+the TLS listener must refuse are refused with an SSL error, and the broker stays up; killed
+with kill -9 and brought back with kafka-up.sh --keep-data, it still has its topics and records.
 
 Needs the broker up (scripts/test.sh starts it through tests/env/up.sh; by hand:
 tests/env/kafka-up.sh) and the test venv (confluent-kafka). Topics are named axt-env-<pid>-…
@@ -9,12 +10,16 @@ and stay in the broker's throw-away store. Prints one line per check and ends wi
 "N passed, M failed"; exits 1 when a check failed."""
 
 import os
+import signal
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import kafka_peer as kp  # noqa: E402
 
 DEADLINE = 30.0
+ENV_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "env")
 
 passed = 0
 failed = 0
@@ -38,6 +43,15 @@ def check(name, ok, detail=""):
 def require(name, ok, detail=""):
     if not check(name, ok, detail):
         raise Failed(name)
+
+
+def wait_for(cond, deadline, step=0.05):
+    end = time.monotonic() + deadline
+    while not cond():
+        if time.monotonic() >= end:
+            return False
+        time.sleep(step)
+    return True
 
 
 def broker_alive(env):
@@ -96,6 +110,33 @@ def refused(env, name, conf, expect):
           not ok and errors and any(s in text for s in expect), f"metadata ok={ok}")
 
 
+def restart_keeps_data(env):
+    """What the tests of a broker outage do: kill -9 the broker, bring it back with
+    kafka-up.sh --keep-data; topics, records, committed offsets and the CA are still there."""
+    conf = kp.client_config(env, tls=True)
+    topic = kp.unique_topic("axt-env-restart")
+    kp.create_topics(conf, [topic], deadline=DEADLINE)
+    kp.produce(conf, topic, [(b"k", b"before the restart")], deadline=DEADLINE)
+    os.kill(int(env["KAFKA_PID"]), signal.SIGKILL)
+    check("the broker is gone after kill -9",
+          wait_for(lambda: not broker_alive(env), DEADLINE), env["KAFKA_PID"])
+    t0 = time.monotonic()
+    up = subprocess.run([os.path.join(ENV_SCRIPTS, "kafka-up.sh"), "--keep-data"],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                        timeout=300, check=False)
+    took = time.monotonic() - t0
+    if up.returncode != 0:  # later tests need a broker: start a new one
+        subprocess.run([os.path.join(ENV_SCRIPTS, "kafka-up.sh")], timeout=300, check=False)
+    require("kafka-up.sh --keep-data brings it back", up.returncode == 0, up.stdout[-2000:])
+    print(f"     (restart after kill -9 took {took:.1f}s)", flush=True)
+    new = kp.load_env()
+    check("kafka.env names the new broker", new["KAFKA_PID"] != env["KAFKA_PID"]
+          and broker_alive(new))
+    recs = kp.consume(kp.client_config(new, tls=True), topic, deadline=DEADLINE)
+    check("the topic and its record survived, the TLS client still connects",
+          [r.value for r in recs] == [b"before the restart"], str(recs))
+
+
 def main():
     try:
         env = kp.load_env()
@@ -118,6 +159,7 @@ def main():
               t is not None and t.error is not None
               and t.error.code() == kp.KafkaError.UNKNOWN_TOPIC_OR_PART, str(t and t.error))
         check("... and creates no topic", absent not in admin.list_topics(timeout=DEADLINE).topics)
+        del admin  # it would reconnect, and log, while the restart below has the broker away
 
         refused(env, "TLS with a client certificate from another CA",
                 kp.client_config(env, tls=True, cert="other"), ["bad certificate", "SSL"])
@@ -136,6 +178,7 @@ def main():
 
         require("the broker still runs after the refused clients", broker_alive(env))
         round_trip(env, tls=True)
+        restart_keeps_data(env)
     except (Failed, RuntimeError, TimeoutError, kp.KafkaException) as e:
         if not isinstance(e, Failed):
             check("no error", False, f"{type(e).__name__}: {e}")
