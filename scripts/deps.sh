@@ -11,6 +11,8 @@ pkgs=(
     # the test engines (tests/env/engines-up.sh): docker.io's own dependencies that they run by
     # name, nsenter/unshare/flock/setsid/mountpoint, mount/umount
     containerd runc iptables util-linux mount
+    # the Kafka broker (tests/env/kafka-up.sh): Java, Maven for its jars, openssl for its certs
+    openjdk-17-jre-headless maven openssl
 )
 
 missing=()

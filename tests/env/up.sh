@@ -5,3 +5,4 @@ here=$(dirname "$0")
 "$here/docker-up.sh"
 # Two more engines of the tests' own, in network namespaces (swarm membership tests).
 "$here/engines-up.sh"
+"$here/kafka-up.sh"
