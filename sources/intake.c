@@ -755,6 +755,7 @@ static void duplicate(const struct store_command *c, struct intake_result *res)
 {
     res->outcome = INTAKE_DUPLICATE;
     res->first = outcome_of_status(c->status);
+    res->first_status = c->status;
     res->generation = c->generation;
     snprintf(res->error, sizeof(res->error), "%s", c->error ? c->error : "");
 }

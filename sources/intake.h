@@ -109,6 +109,9 @@ struct intake_result {
     /* DUPLICATE: the first one's outcome (ACCEPTED, SUPERSEDED or REJECTED; one the
      * reconciler has applied or failed since counts as ACCEPTED). */
     enum intake_outcome first;
+    /* DUPLICATE: the first one's record as it stands now (applied, failed, still converging,
+     * ... once the loop or its source has given the final result). */
+    enum store_command_status first_status;
     /* deploy, remove: the generation written (a duplicate's: the first one's); else 0. */
     int64_t generation;
     /* REJECTED, SUPERSEDED (and a duplicate of one): the place and the cause. When

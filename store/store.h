@@ -202,6 +202,8 @@ enum store_command_status {
     STORE_COMMAND_FAILED,     /* applying it failed (error says why) */
     STORE_COMMAND_SUPERSEDED, /* an older generation than the stored one */
     STORE_COMMAND_REJECTED,   /* refused: bad message, policy (error says why) */
+    STORE_COMMAND_STILL_CONVERGING, /* accepted, not converged by its source's deadline */
+    STORE_COMMAND_CANCELLED,        /* a stream (Logs) the asker cancelled */
     _STORE_COMMAND_STATUS_MAX,
 };
 const char *store_command_status_to_string(enum store_command_status status);

@@ -133,7 +133,30 @@ static const char migration_1[] =
 static const char migration_2[] =
     "ALTER TABLE stacks ADD COLUMN base_dir TEXT;\n"
     "ALTER TABLE stacks ADD COLUMN home_dir TEXT;\n"
-    "ALTER TABLE commands ADD COLUMN generation INTEGER;\n";
+
+    /* The command log gets the generation a command wrote, and the final results a source
+     * owes (still converging at its deadline, a Logs stream cancelled): a new table, since a
+     * CHECK cannot be altered. */
+    "CREATE TABLE commands_2 (\n"
+    "  seq          INTEGER PRIMARY KEY,\n"
+    "  command_id   TEXT NOT NULL UNIQUE,\n"
+    "  source       TEXT NOT NULL,\n"
+    "  kind         TEXT NOT NULL,\n"
+    "  stack        TEXT,\n"
+    "  received_at  INTEGER NOT NULL,\n"
+    "  status       TEXT NOT NULL CHECK (status IN ('received', 'accepted', 'applied',\n"
+    "                                    'failed', 'superseded', 'rejected',\n"
+    "                                    'still_converging', 'cancelled')),\n"
+    "  error        TEXT,\n"
+    "  updated_at   INTEGER NOT NULL,\n"
+    "  generation   INTEGER\n"
+    ") STRICT;\n"
+    "INSERT INTO commands_2 (seq, command_id, source, kind, stack, received_at, status, error,\n"
+    "                        updated_at)\n"
+    "  SELECT seq, command_id, source, kind, stack, received_at, status, error, updated_at\n"
+    "  FROM commands;\n"
+    "DROP TABLE commands;\n"
+    "ALTER TABLE commands_2 RENAME TO commands;\n";
 
 const char *const store_migrations[] = {
     migration_1,
