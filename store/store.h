@@ -196,12 +196,12 @@ void store_override_array_free(struct store_override *o, size_t n);
 /* ---- commands: the dedupe log ----------------------------------------------------------- */
 
 enum store_command_status {
-    STORE_COMMAND_RECEIVED,   /* seen, not yet acted on */
-    STORE_COMMAND_ACCEPTED,   /* written as desired state */
-    STORE_COMMAND_APPLIED,    /* the reconciler applied it */
-    STORE_COMMAND_FAILED,     /* applying it failed (error says why) */
-    STORE_COMMAND_SUPERSEDED, /* an older generation than the stored one */
-    STORE_COMMAND_REJECTED,   /* refused: bad message, policy (error says why) */
+    STORE_COMMAND_RECEIVED,         /* seen, not yet acted on */
+    STORE_COMMAND_ACCEPTED,         /* written as desired state */
+    STORE_COMMAND_APPLIED,          /* the reconciler applied it */
+    STORE_COMMAND_FAILED,           /* applying it failed (error says why) */
+    STORE_COMMAND_SUPERSEDED,       /* an older generation than the stored one */
+    STORE_COMMAND_REJECTED,         /* refused: bad message, policy (error says why) */
     STORE_COMMAND_STILL_CONVERGING, /* accepted, not converged by its source's deadline */
     STORE_COMMAND_CANCELLED,        /* a stream (Logs) the asker cancelled */
     _STORE_COMMAND_STATUS_MAX,

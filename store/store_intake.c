@@ -12,9 +12,12 @@
 /* ---- commands --------------------------------------------------------------------------- */
 
 static const char *const command_statuses[_STORE_COMMAND_STATUS_MAX] = {
-    [STORE_COMMAND_RECEIVED] = "received",     [STORE_COMMAND_ACCEPTED] = "accepted",
-    [STORE_COMMAND_APPLIED] = "applied",       [STORE_COMMAND_FAILED] = "failed",
-    [STORE_COMMAND_SUPERSEDED] = "superseded", [STORE_COMMAND_REJECTED] = "rejected",
+    [STORE_COMMAND_RECEIVED] = "received",
+    [STORE_COMMAND_ACCEPTED] = "accepted",
+    [STORE_COMMAND_APPLIED] = "applied",
+    [STORE_COMMAND_FAILED] = "failed",
+    [STORE_COMMAND_SUPERSEDED] = "superseded",
+    [STORE_COMMAND_REJECTED] = "rejected",
     [STORE_COMMAND_STILL_CONVERGING] = "still_converging",
     [STORE_COMMAND_CANCELLED] = "cancelled",
 };
