@@ -7,37 +7,21 @@
 
 #include "lib/util.h"
 
-static const char *strip_dot_slash(const char *s)
-{
-    while (s[0] == '.' && s[1] == '/') {
-        s += 2;
-        while (*s == '/')
-            s++;
-    }
-    return s;
-}
-
 bool compile_file_matches(const char *ref, const char *attached)
 {
-    return streq(ref, attached) || streq(strip_dot_slash(ref), strip_dot_slash(attached));
+    const struct spec_file f = {.name = attached};
+    return spec_file_find(&f, 1, ref) != NULL;
 }
 
 int compile_files_from_array(void *ud, const char *name, struct spec_file *ret, char *why,
                              size_t whylen)
 {
     const struct compile_file_array *a = ud;
-    /* The exact name first, then the one that matches without "./". */
-    for (size_t i = 0; i < a->n; i++)
-        if (a->files[i].name && streq(a->files[i].name, name)) {
-            *ret = a->files[i];
-            return 0;
-        }
-    for (size_t i = 0; i < a->n; i++)
-        if (a->files[i].name && compile_file_matches(name, a->files[i].name)) {
-            *ret = a->files[i];
-            return 0;
-        }
-    return -ENOENT;
+    const struct spec_file *f = spec_file_find(a->files, a->n, name);
+    if (!f)
+        return -ENOENT;
+    *ret = *f;
+    return 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -73,15 +57,36 @@ static int referenced_files(const struct compose_project *p, const char ***ret, 
     return 0;
 }
 
+/* The project's notes as the result's own strings. */
+static int copy_notes(struct compile_result *res)
+{
+    const struct compose_strv *notes = &res->project->notes;
+    if (!notes->n)
+        return 0;
+    res->notes = calloc(notes->n, sizeof(*res->notes));
+    if (!res->notes)
+        return -ENOMEM;
+    for (size_t i = 0; i < notes->n; i++)
+        if (!(res->notes[res->n_notes++] = strdup(notes->v[i])))
+            return -ENOMEM;
+    return 0;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 struct compile_result *compile_result_free(struct compile_result *r)
 {
     if (!r)
         return NULL;
     compose_project_free(r->project);
     spec_stack_free(r->spec);
-    for (size_t i = 0; i < r->n_files_used; i++)
-        free(r->files_used[i]);
-    free(r->files_used);
+    free_strings(r->files_used, r->n_files_used);
+    free_strings(r->notes, r->n_notes);
     free(r);
     return NULL;
 }
@@ -93,7 +98,10 @@ int compile_stack(const struct compile_input *in, struct compile_result **ret,
     if (!res)
         return -ENOMEM;
     struct compose_vars vars = {in->vars, in->n_vars};
-    int r = compose_parse(in->text, in->len, in->filename, &vars, &res->project, err);
+    struct compose_options opts = {.base_dir = in->base_dir, .home_dir = in->home_dir};
+    int r = compose_parse_opts(in->text, in->len, in->filename, &vars, &opts, &res->project, err);
+    if (r == 0)
+        r = copy_notes(res);
     if (r == 0 && in->policy)
         r = policy_check(res->project, in->policy, err);
 

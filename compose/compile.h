@@ -50,8 +50,11 @@ struct compile_input {
     size_t n_vars;
     struct compile_files files; /* get NULL: the manifest may name no file */
     /* A source with a directory on this node (the CLI) resolves relative bind sources
-     * ("./data:/data") against base_dir and "~/x" against home_dir, as `docker stack deploy`
-     * does. NULL (remote sources): such sources are refused, saying why. */
+     * ("./data:/data", a long-syntax `type: bind` with `source: data`) against base_dir (the
+     * compose file's directory, absolute) and "~/x" against home_dir (the variable HOME wins
+     * when the manifest's variables have one), as `docker stack deploy` does; the policy sees
+     * the absolute path and the result's notes say what was resolved. NULL (remote sources):
+     * such sources are refused, saying why. See struct compose_options. */
     const char *base_dir;
     const char *home_dir;
     const char *agent_id;              /* io.axion.agent; NULL leaves the label out */
@@ -64,6 +67,11 @@ struct compile_result {
     /* The names the manifest used to ask for files (as written), sorted, no repeats. */
     char **files_used;
     size_t n_files_used;
+    /* What was resolved with base_dir/home_dir, one line each, for the caller to show:
+     * "m.yml:3:9: services.prom.volumes[0]: ./prometheus resolved against /home/u/p:
+     * /home/u/p/prometheus". */
+    char **notes;
+    size_t n_notes;
 };
 
 /* Parses, checks the policy and converts. 0 with *ret; or a negative errno with err set

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compose/compose_error.h" /* struct compose_error, compose_error_set() */
+#include "compose/compose_vars.h"  /* struct compose_var(s), compose_vars_get() */
+
 struct compose_index;
 
 /* Limits on what a manifest may cost us; every one has a clear error. */
@@ -25,32 +28,6 @@ struct compose_index;
 #define COMPOSE_MAX_VAR_NAME 256
 #define COMPOSE_MAX_PORTS    65536 /* published ports after expanding ranges, in all services */
 #define COMPOSE_MAX_FILES    (64 * 1024 * 1024) /* bytes of attached files one conversion reads */
-
-struct compose_error {
-    char file[128];
-    unsigned line, col; /* 1-based; 0 when the error has no place in the text */
-    char path[256];     /* services.web.deploy.replicas; "" at the top */
-    char msg[512];      /* what was expected */
-    char text[1024];    /* all of it: "file:line:col: path: msg" */
-};
-
-/* Writes an error (printf-style message). Any of file, path may be NULL. Returns -EINVAL so a
- * caller can `return compose_error_set(...)`. */
-int compose_error_set(struct compose_error *err, const char *file, unsigned line, unsigned col,
-                      const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-/* Variables supplied with the manifest, for ${VAR} interpolation and for environment entries
- * without a value. Nothing is read from the agent's own environment. */
-struct compose_var {
-    const char *name;
-    const char *value;
-};
-struct compose_vars {
-    const struct compose_var *v;
-    size_t n;
-};
-/* The value of name, or NULL when unset (the last pair wins when a name repeats). */
-const char *compose_vars_get(const struct compose_vars *vars, const char *name);
 
 /* ---- the model ------------------------------------------------------------------------- */
 
@@ -318,6 +295,9 @@ struct compose_project {
     size_t n_vars;
     /* Private: the objects by key, for the lookups below. */
     struct compose_index *index;
+    /* What the loader resolved on the caller's behalf, one line each: "file:line:col: path:
+     * ./data resolved against /home/u/p: /home/u/p/data" (see compose_options). */
+    struct compose_strv notes;
 };
 
 /* Parses, interpolates and validates a Compose file. filename is used in messages only (NULL:
@@ -327,6 +307,22 @@ struct compose_project {
 int compose_parse(const char *text, size_t len, const char *filename,
                   const struct compose_vars *vars, struct compose_project **ret_project,
                   struct compose_error *err);
+
+/* What a source with a directory on this node (the CLI) knows about where the manifest lives.
+ * As `docker stack deploy` does for a bind mount's source (short or long syntax): "~" at its
+ * start is replaced by the variable HOME when the variables have one, else by home_dir; then a
+ * source that is not absolute is joined to base_dir and cleaned lexically ("./data" →
+ * "/home/u/p/data"). Each resolution adds a line to the project's notes. A NULL member (remote
+ * sources have no directory): such sources are refused, saying why. base_dir must be absolute. */
+struct compose_options {
+    const char *base_dir;
+    const char *home_dir;
+};
+
+/* compose_parse() with options (NULL: none, as compose_parse). */
+int compose_parse_opts(const char *text, size_t len, const char *filename,
+                       const struct compose_vars *vars, const struct compose_options *opts,
+                       struct compose_project **ret_project, struct compose_error *err);
 
 struct compose_project *compose_project_free(struct compose_project *p);
 

@@ -739,3 +739,85 @@ void compose_util_map_release(struct compose_util_map *m)
     free(m->v);
     *m = (struct compose_util_map){0};
 }
+
+/* ---- paths ------------------------------------------------------------------------------ */
+
+char *compose_util_path_join(struct compose_arena *a, const char *dir, const char *rel)
+{
+    size_t dl = strlen(dir), rl = strlen(rel), n = dl + 1 + rl;
+    char *p = compose_arena_printf(a, "%s%s%s", dir, dl && rl ? "/" : "", rel);
+    char *out = compose_arena_alloc(a, n + 2);
+    if (!p || !out)
+        return NULL;
+    n = strlen(p);
+    bool rooted = p[0] == '/';
+    size_t r = 0, w = 0, dotdot = 0;
+    if (rooted) {
+        out[w++] = '/';
+        r = dotdot = 1;
+    }
+    while (r < n) {
+        if (p[r] == '/') {
+            r++;
+        } else if (p[r] == '.' && (r + 1 == n || p[r + 1] == '/')) {
+            r++;
+        } else if (p[r] == '.' && p[r + 1] == '.' && (r + 2 == n || p[r + 2] == '/')) {
+            r += 2;
+            if (w > dotdot) {
+                w--;
+                while (w > dotdot && out[w] != '/')
+                    w--;
+            } else if (!rooted) {
+                if (w > 0)
+                    out[w++] = '/';
+                out[w++] = '.';
+                out[w++] = '.';
+                dotdot = w;
+            }
+        } else {
+            if ((rooted && w != 1) || (!rooted && w != 0))
+                out[w++] = '/';
+            for (; r < n && p[r] != '/'; r++)
+                out[w++] = p[r];
+        }
+    }
+    if (w == 0)
+        out[w++] = '.';
+    out[w] = '\0';
+    return out;
+}
+
+static bool is_slash(char c)
+{
+    return c == '/' || c == '\\';
+}
+
+/* Go's volumeNameLen as docker's windows_path.go has it. */
+static size_t windows_volume_len(const char *p)
+{
+    size_t l = strlen(p);
+    if (l < 2)
+        return 0;
+    if (p[1] == ':' && ((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')))
+        return 2;
+    if (l >= 5 && is_slash(p[0]) && is_slash(p[1]) && !is_slash(p[2]) && p[2] != '.') {
+        for (size_t n = 3; n < l - 1; n++) {
+            if (!is_slash(p[n]))
+                continue;
+            n++;
+            if (is_slash(p[n]) || p[n] == '.')
+                break;
+            for (; n < l; n++)
+                if (is_slash(p[n]))
+                    break;
+            return n;
+        }
+    }
+    return 0;
+}
+
+bool compose_util_windows_abs(const char *s)
+{
+    size_t l = windows_volume_len(s);
+    return l > 0 && s[l] && is_slash(s[l]);
+}

@@ -58,3 +58,12 @@ bool compose_util_map_get(const struct compose_util_map *m, const char *key, siz
 /* Sets key → value, replacing. 0 or -ENOMEM. */
 int compose_util_map_put(struct compose_util_map *m, const char *key, size_t len, uintptr_t value);
 void compose_util_map_release(struct compose_util_map *m);
+
+/* Go's filepath.Join(dir, rel) on Linux: the two joined by "/" and cleaned lexically (no ".",
+ * "..", "//" or trailing "/"; ".." at the root stays at the root). Allocated in a; NULL when out
+ * of memory. */
+char *compose_util_path_join(struct compose_arena *a, const char *dir, const char *rel);
+
+/* Whether s is an absolute Windows path by docker's rule (cli/compose/loader isAbs): a drive
+ * letter and a slash ("C:\data", "c:/x") or a UNC path ("\\server\share\x"). */
+bool compose_util_windows_abs(const char *s);

@@ -196,14 +196,29 @@ const char *compose_yaml_describe(const struct compose_ynode *n)
     return "a string";
 }
 
-struct compose_ynode *compose_yaml_get(const struct compose_ynode *map, const char *key)
+/* The index of key in a map node; false when absent (or not a map). */
+static bool find_key(const struct compose_ynode *map, const char *key, size_t *ret)
 {
     if (!map || map->kind != COMPOSE_YMAP)
-        return NULL;
+        return false;
     for (size_t i = 0; i < map->n; i++)
-        if (streq(map->keys[i]->str, key))
-            return map->vals[i];
-    return NULL;
+        if (streq(map->keys[i]->str, key)) {
+            *ret = i;
+            return true;
+        }
+    return false;
+}
+
+struct compose_ynode *compose_yaml_key(const struct compose_ynode *map, const char *key)
+{
+    size_t i;
+    return find_key(map, key, &i) ? map->keys[i] : NULL;
+}
+
+struct compose_ynode *compose_yaml_get(const struct compose_ynode *map, const char *key)
+{
+    size_t i;
+    return find_key(map, key, &i) ? map->vals[i] : NULL;
 }
 
 /* ---- the event loop --------------------------------------------------------------------- */

@@ -61,6 +61,8 @@ int compose_yaml_parse(struct compose_arena *a, const char *text, size_t len, co
 
 /* The value of key in a map node, or NULL. */
 struct compose_ynode *compose_yaml_get(const struct compose_ynode *map, const char *key);
+/* The key node itself (its place), or NULL. */
+struct compose_ynode *compose_yaml_key(const struct compose_ynode *map, const char *key);
 
 /* Resolves a plain scalar's text as YAML 1.1 does; fills type and b/i/f of n. */
 void compose_yaml_resolve(struct compose_ynode *n);

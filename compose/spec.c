@@ -201,16 +201,21 @@ static int use_file_bytes(struct conv *c, size_t len, struct compose_pos pos, co
     return 0;
 }
 
+const struct spec_file *spec_file_find(const struct spec_file *files, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (files[i].name && streq(files[i].name, name))
+            return &files[i];
+    const char *want = strip_dot_slash(name);
+    for (size_t i = 0; i < n; i++)
+        if (files[i].name && streq(strip_dot_slash(files[i].name), want))
+            return &files[i];
+    return NULL;
+}
+
 static const struct spec_file *find_file(struct conv *c, const char *name)
 {
-    for (size_t i = 0; i < c->in->n_files; i++)
-        if (c->in->files[i].name && streq(c->in->files[i].name, name))
-            return &c->in->files[i];
-    const char *want = strip_dot_slash(name);
-    for (size_t i = 0; i < c->in->n_files; i++)
-        if (c->in->files[i].name && streq(strip_dot_slash(c->in->files[i].name), want))
-            return &c->in->files[i];
-    return NULL;
+    return spec_file_find(c->in->files, c->in->n_files, name);
 }
 
 /* ---- networks --------------------------------------------------------------------------- */

@@ -40,6 +40,10 @@ struct spec_file {
     size_t len;
 };
 
+/* The file of files[0..n) that answers the manifest's reference name: the same name, else the
+ * first that is the same without leading "./" ("./pw.txt" and "pw.txt"); NULL when none. */
+const struct spec_file *spec_file_find(const struct spec_file *files, size_t n, const char *name);
+
 struct spec_input {
     const char *stack;    /* the stack name: the namespace of every object */
     const char *agent_id; /* io.axion.agent; NULL leaves the label out */

@@ -10,6 +10,8 @@
  *                  is always the side's stack name
  *   "# parity-client: /usr/local/bin/docker" in the file: the docker CLI that deploys the
  *                  reference (default: Debian's /usr/bin/docker; AXT_PARITY_CLIENT overrides)
+ * Each file is read as the CLI reads a local file: relative bind sources resolve against good/ and
+ * ~ against the HOME the reference deploys with (a temporary directory), as docker does.
  * Attached files (config/secret `file:`, `env_file`) are the files in good/files/, named
  * "files/NAME". External objects the files may use are created here: network axtc-ext-net, secret
  * axtc-ext-secret, config axtc-ext-config. Run under flock /tmp/axion-docker.lock. */
@@ -693,7 +695,12 @@ static void test_parity(void **state)
     struct compose_vars vars = {cv, vs.n};
     struct compose_project *p = NULL;
     struct compose_error err;
-    if (compose_parse(text, len, yml, &vars, &p, &err) < 0) {
+    /* a local file, as the CLI reads it: relative bind sources resolve against its directory
+     * and ~ against the HOME the reference deploys with */
+    char good_dir[4096];
+    snprintf(good_dir, sizeof(good_dir), "%s/good", data_dir);
+    struct compose_options opts = {.base_dir = good_dir, .home_dir = home_dir};
+    if (compose_parse_opts(text, len, yml, &vars, &opts, &p, &err) < 0) {
         free(text);
         fail_msg("%s", err.text);
     }

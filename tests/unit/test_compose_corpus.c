@@ -3,7 +3,8 @@
  *   compose_parse, spec_convert (stack "stack", the files of bad/files/ attached as
  *   "files/NAME") and policy_check with nothing allowed; NAME.vars holds KEY=VALUE variables;
  * - every good/NAME.yml must parse and convert, twice to the same bytes, each object carrying
- *   the io.axion labels and a spec hash that matches its body.
+ *   the io.axion labels and a spec hash that matches its body; good/ files are read as the CLI
+ *   reads a local file (relative bind sources resolve against good/, ~ against GOOD_HOME).
  * AXT_CORPUS_UPDATE=1 rewrites the .err files from what the code says (then review the diff). */
 #include "support/testutil.h"
 
@@ -136,13 +137,16 @@ static void files_free(struct files *fs)
     }
 }
 
-/* parse → convert → policy; 0, or the error in err. */
+#define GOOD_HOME "/home/axt"
+
+/* parse → convert → policy; 0, or the error in err. opts: NULL for a remote source. */
 static int pipeline(const char *text, size_t len, const char *filename, const struct vars *vs,
-                    const struct files *fs, struct spec_stack **ret, struct compose_error *err)
+                    const struct compose_options *opts, const struct files *fs,
+                    struct spec_stack **ret, struct compose_error *err)
 {
     struct compose_vars vars = {vs->v, vs->n};
     struct compose_project *p = NULL;
-    int r = compose_parse(text, len, filename, &vars, &p, err);
+    int r = compose_parse_opts(text, len, filename, &vars, opts, &p, err);
     if (r < 0)
         return r;
     struct spec_input in = {
@@ -183,7 +187,7 @@ static void test_bad(void **state)
         struct vars vs;
         vars_load(&vs, varsf, "stack");
         struct compose_error err;
-        int r = pipeline(text, len, fname, &vs, &fs, NULL, &err);
+        int r = pipeline(text, len, fname, &vs, NULL, &fs, NULL, &err);
         char *want = read_file(errf, NULL);
         if (update) {
             FILE *f = fopen(errf, "we");
@@ -266,14 +270,15 @@ static void test_good(void **state)
         vars_load(&vs, varsf, "stack");
         struct compose_error err;
         struct spec_stack *a = NULL, *b = NULL;
-        if (pipeline(text, len, yml, &vs, &fs, &a, &err) < 0 &&
+        struct compose_options opts = {.base_dir = dir, .home_dir = GOOD_HOME};
+        if (pipeline(text, len, yml, &vs, &opts, &fs, &a, &err) < 0 &&
             !strstr(err.text, "refused by policy"))
             fail_msg("%s", err.text);
         if (!a) {
             /* refused by the policy: convert without it */
             struct compose_vars vars = {vs.v, vs.n};
             struct compose_project *p;
-            assert_int_equal(compose_parse(text, len, yml, &vars, &p, &err), 0);
+            assert_int_equal(compose_parse_opts(text, len, yml, &vars, &opts, &p, &err), 0);
             struct spec_input in = {
                 .stack = "stack", .agent_id = "agent", .files = fs.f, .n_files = fs.n};
             assert_int_equal(spec_convert(p, &in, &a, &err), 0);
@@ -283,7 +288,7 @@ static void test_good(void **state)
             struct policy_rules all = {true, true, true, true, (char *[]){"/"}, 1};
             struct compose_vars vars = {vs.v, vs.n};
             struct compose_project *p;
-            assert_int_equal(compose_parse(text, len, yml, &vars, &p, &err), 0);
+            assert_int_equal(compose_parse_opts(text, len, yml, &vars, &opts, &p, &err), 0);
             assert_int_equal(policy_check(p, &all, &err), 0);
             struct spec_input in = {
                 .stack = "stack", .agent_id = "agent", .files = fs.f, .n_files = fs.n};

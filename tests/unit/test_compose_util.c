@@ -229,13 +229,51 @@ static void test_arena(void **state)
     assert_null(compose_arena_free(NULL));
 }
 
+static void test_path_join(void **state)
+{
+    struct compose_arena *a = compose_arena_new();
+    assert_non_null(a);
+    static const char *const cases[][3] = {
+        {"/home/u/p", "./prometheus", "/home/u/p/prometheus"},
+        {"/home/u/p", "prometheus/", "/home/u/p/prometheus"},
+        {"/home/u/p/", "../x", "/home/u/x"},
+        {"/home/u/p", ".", "/home/u/p"},
+        {"/home/u/p", "./a//b/./c/..", "/home/u/p/a/b"},
+        {"/a", "../../../x", "/x"},
+        {"/", "..", "/"},
+        {"/a", "~/x", "/a/~/x"},
+        {"/a", "C:data", "/a/C:data"},
+        {"", "a/../..", ".."},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = compose_util_path_join(a, cases[i][0], cases[i][1]);
+        assert_non_null(got);
+        if (strcmp(got, cases[i][2]) != 0)
+            fail_msg("join(%s, %s) = %s, want %s", cases[i][0], cases[i][1], got, cases[i][2]);
+    }
+    compose_arena_free(a);
+}
+
+static void test_windows_abs(void **state)
+{
+    assert_true(compose_util_windows_abs("C:\\data"));
+    assert_true(compose_util_windows_abs("c:/data"));
+    assert_true(compose_util_windows_abs("\\\\server\\share\\x"));
+    assert_false(compose_util_windows_abs("C:data"));
+    assert_false(compose_util_windows_abs("C:"));
+    assert_false(compose_util_windows_abs("./data"));
+    assert_false(compose_util_windows_abs("/data"));
+    assert_false(compose_util_windows_abs("\\\\.\\pipe"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decimal),   cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_ram_bytes), cmocka_unit_test(test_nano_cpus),
-        cmocka_unit_test(test_shlex),     cmocka_unit_test(test_format_float),
-        cmocka_unit_test(test_image),     cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_decimal),     cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_ram_bytes),   cmocka_unit_test(test_nano_cpus),
+        cmocka_unit_test(test_shlex),       cmocka_unit_test(test_path_join),
+        cmocka_unit_test(test_windows_abs), cmocka_unit_test(test_format_float),
+        cmocka_unit_test(test_image),       cmocka_unit_test(test_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
