@@ -75,7 +75,7 @@ static int submit(const struct config *cfg, struct store *st, const char *cmd,
         return -1;
     }
     for (size_t i = 0; i < res.n_notes; i++)
-        fprintf(stderr, "warning: %s\n", res.notes[i]);
+        fprintf(stderr, "%s\n", res.notes[i]);
     if (ret_res)
         *ret_res = res;
     else

@@ -148,13 +148,13 @@ static enum store_command_status status_of_outcome(enum intake_outcome o)
     }
 }
 
-static int add_note(struct intake_result *res, const char *text)
+static int add_note(struct intake_result *res, const char *kind, const char *text)
 {
     char **v = realloc(res->notes, (res->n_notes + 1) * sizeof(*v));
     if (!v)
         return -ENOMEM;
     res->notes = v;
-    if (!(v[res->n_notes] = strdup(text)))
+    if (asprintf(&v[res->n_notes], "%s: %s", kind, text) < 0)
         return -ENOMEM;
     res->n_notes++;
     return 0;
@@ -656,8 +656,10 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     }
     res->outcome = INTAKE_ACCEPTED;
     res->generation = gen;
+    for (size_t i = 0; r == 0 && i < cr->n_notes; i++)
+        r = add_note(res, "note", cr->notes[i]);
     for (size_t i = 0; r == 0 && i < cr->spec->n_warnings; i++)
-        r = add_note(res, cr->spec->warnings[i]);
+        r = add_note(res, "warning", cr->spec->warnings[i]);
 out:
     compile_result_free(cr);
     json_decref(files);

@@ -117,8 +117,9 @@ struct intake_result {
     /* REJECTED, SUPERSEDED (and a duplicate of one): the place and the cause. When
      * intake_submit() fails: the store's message. */
     char error[INTAKE_ERROR_MAX];
-    /* deploy: what the compiler has to say about an accepted manifest (keys Swarm ignores,
-     * ...), one line each. */
+    /* deploy: what the compiler has to say about an accepted manifest, one line each:
+     * "note: ..." (a bind source resolved against the caller's directory) and "warning: ..."
+     * (keys Swarm ignores, ...). */
     char **notes;
     size_t n_notes;
 };
