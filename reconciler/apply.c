@@ -20,7 +20,7 @@ struct step_ctx {
 };
 
 struct created {
-    enum obj_kind kind;
+    enum spec_kind kind;
     char *name;
     char *id;
 };
@@ -63,7 +63,7 @@ static void step_finish(struct step_ctx *c, int r, const char *error)
 
 static void on_step(struct docker_result *res, void *userdata);
 
-static void remember_created(struct apply_run *run, enum obj_kind kind, const char *name,
+static void remember_created(struct apply_run *run, enum spec_kind kind, const char *name,
                              json_t *body)
 {
     const char *id = json_string_value(json_object_get(body, "ID"));
@@ -88,13 +88,10 @@ static void remember_created(struct apply_run *run, enum obj_kind kind, const ch
 static const char *resolve(void *ud, enum spec_kind kind, const char *name)
 {
     struct apply_run *run = ud;
-    enum obj_kind k = kind == SPEC_CONFIG   ? OBJ_CONFIG
-                      : kind == SPEC_SECRET ? OBJ_SECRET
-                                            : OBJ_NETWORK;
     for (size_t i = 0; i < run->n_created; i++)
-        if (run->created[i].kind == k && streq(run->created[i].name, name))
+        if (run->created[i].kind == kind && streq(run->created[i].name, name))
             return run->created[i].id;
-    return run->lookup ? run->lookup(run->userdata, k, name) : NULL;
+    return run->lookup ? run->lookup(run->userdata, kind, name) : NULL;
 }
 
 static int step_send(struct step_ctx *c)
@@ -102,7 +99,7 @@ static int step_send(struct step_ctx *c)
     const struct plan_step *s = &c->run->plan->steps[c->i];
     struct docker *d = c->run->d;
     c->attempts++;
-    if (s->kind == OBJ_SERVICE && (s->action == PLAN_CREATE || s->action == PLAN_UPDATE)) {
+    if (s->kind == SPEC_SERVICE && (s->action == PLAN_CREATE || s->action == PLAN_UPDATE)) {
         /* Services name configs and secrets by ID: fill them in now that they exist. */
         const char *missing = NULL;
         int r = spec_resolve_ids(s->spec, resolve, c->run, &missing);
@@ -115,17 +112,17 @@ static int step_send(struct step_ctx *c)
     switch (s->action) {
     case PLAN_CREATE:
         switch (s->kind) {
-        case OBJ_NETWORK:
+        case SPEC_NETWORK:
             c->req = docker_network_create(d, spec, on_step, c);
             break;
-        case OBJ_CONFIG:
+        case SPEC_CONFIG:
             c->req = docker_config_create(d, spec, on_step, c);
             break;
-        case OBJ_SECRET:
+        case SPEC_SECRET:
             c->req = docker_secret_create(d, spec, on_step, c);
             break;
-        case OBJ_SERVICE:
-        case OBJ_KIND_MAX:
+        case SPEC_SERVICE:
+        case _SPEC_KIND_MAX:
             c->req = docker_service_create(d, spec, on_step, c);
             break;
         }
@@ -136,17 +133,17 @@ static int step_send(struct step_ctx *c)
     case PLAN_REMOVE:
         json_decref(spec);
         switch (s->kind) {
-        case OBJ_NETWORK:
+        case SPEC_NETWORK:
             c->req = docker_network_remove(d, s->live_id, on_step, c);
             break;
-        case OBJ_CONFIG:
+        case SPEC_CONFIG:
             c->req = docker_config_remove(d, s->live_id, on_step, c);
             break;
-        case OBJ_SECRET:
+        case SPEC_SECRET:
             c->req = docker_secret_remove(d, s->live_id, on_step, c);
             break;
-        case OBJ_SERVICE:
-        case OBJ_KIND_MAX:
+        case SPEC_SERVICE:
+        case _SPEC_KIND_MAX:
             c->req = docker_service_remove(d, s->live_id, on_step, c);
             break;
         }
@@ -180,13 +177,13 @@ static void on_step(struct docker_result *res, void *userdata)
     const struct plan_step *s = &c->run->plan->steps[c->i];
     c->req = NULL;
     if (res->error == DOCKER_OK) {
-        if (s->action == PLAN_CREATE && s->kind != OBJ_SERVICE)
+        if (s->action == PLAN_CREATE && s->kind != SPEC_SERVICE)
             remember_created(c->run, s->kind, s->name, res->body);
         json_t *warnings = docker_result_warnings(res);
         size_t i;
         json_t *w;
         json_array_foreach(warnings, i, w)
-            log_warnx("%s %s: %s", obj_kind_name(s->kind), s->name, json_string_value(w));
+            log_warnx("%s %s: %s", spec_kind_to_string(s->kind), s->name, json_string_value(w));
         step_finish(c, 0, NULL);
         return;
     }

@@ -171,21 +171,6 @@ static int add_str(const char ***v, size_t *n, const char *s)
     return 0;
 }
 
-static enum obj_kind kind_of(enum spec_kind k)
-{
-    switch (k) {
-    case SPEC_NETWORK:
-        return OBJ_NETWORK;
-    case SPEC_CONFIG:
-        return OBJ_CONFIG;
-    case SPEC_SECRET:
-        return OBJ_SECRET;
-    case SPEC_SERVICE:
-        break;
-    }
-    return OBJ_SERVICE;
-}
-
 static int describe_services(struct desired_stack *ds, const struct spec_stack *s)
 {
     ds->services = calloc(s->n_objects + 1, sizeof(*ds->services));
@@ -278,7 +263,7 @@ static int load_stack(struct desired_state *st, struct store *store, const struc
         if (so->kind == SPEC_SERVICE)
             r = apply_overrides(so, ov, nov);
         st->objs[st->n_objs++] = (struct desired_obj){
-            .kind = kind_of(so->kind),
+            .kind = so->kind,
             .stack = ds->name,
             .name = so->name,
             .spec = so->spec,

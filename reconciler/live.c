@@ -40,10 +40,10 @@ struct live_state *live_state_free(struct live_state *st)
     return NULL;
 }
 
-static void fill_obj(struct live_obj *o, enum obj_kind kind, json_t *item)
+static void fill_obj(struct live_obj *o, enum spec_kind kind, json_t *item)
 {
     json_t *spec, *labels;
-    if (kind == OBJ_NETWORK) {
+    if (kind == SPEC_NETWORK) {
         /* networks carry no Spec: the object is its own spec */
         spec = item;
         labels = json_object_get(item, "Labels");
@@ -70,23 +70,23 @@ static void fill_obj(struct live_obj *o, enum obj_kind kind, json_t *item)
 
 static int build_objs(struct live_state *st)
 {
-    json_t *lists[] = {[OBJ_NETWORK] = st->networks,
-                       [OBJ_CONFIG] = st->configs,
-                       [OBJ_SECRET] = st->secrets,
-                       [OBJ_SERVICE] = st->services};
+    json_t *lists[] = {[SPEC_NETWORK] = st->networks,
+                       [SPEC_CONFIG] = st->configs,
+                       [SPEC_SECRET] = st->secrets,
+                       [SPEC_SERVICE] = st->services};
     size_t total = 0;
-    for (int k = 0; k < OBJ_KIND_MAX; k++)
+    for (int k = 0; k < _SPEC_KIND_MAX; k++)
         total += json_array_size(lists[k]);
     st->objs = calloc(total ? total : 1, sizeof(*st->objs));
     if (!st->objs)
         return -ENOMEM;
-    for (int k = 0; k < OBJ_KIND_MAX; k++) {
+    for (int k = 0; k < _SPEC_KIND_MAX; k++) {
         size_t i;
         json_t *item;
         json_array_foreach(lists[k], i, item)
         {
             struct live_obj *o = &st->objs[st->n_objs];
-            fill_obj(o, (enum obj_kind)k, item);
+            fill_obj(o, (enum spec_kind)k, item);
             if (o->name && o->id)
                 st->n_objs++;
         }
@@ -221,7 +221,7 @@ int live_observe(struct docker *d, live_cb cb, void *userdata)
     return 0;
 }
 
-const struct live_obj *live_find(const struct live_state *st, enum obj_kind kind, const char *name)
+const struct live_obj *live_find(const struct live_state *st, enum spec_kind kind, const char *name)
 {
     for (size_t i = 0; i < st->n_objs; i++)
         if (st->objs[i].kind == kind && streq(st->objs[i].name, name))

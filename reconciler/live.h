@@ -31,7 +31,8 @@ int live_observe(struct docker *d, live_cb cb, void *userdata);
 struct live_state *live_state_free(struct live_state *st);
 
 /* Convenience lookups on an observation. */
-const struct live_obj *live_find(const struct live_state *st, enum obj_kind kind, const char *name);
+const struct live_obj *live_find(const struct live_state *st, enum spec_kind kind,
+                                 const char *name);
 /* The raw JSON of a service by name (borrowed), or NULL. */
 json_t *live_service_json(const struct live_state *st, const char *name);
 /* Label value of a JSON labels object, or NULL. */

@@ -10,18 +10,6 @@
 
 #define HASH_LABEL_PATH "Labels.io.axion.spec-hash"
 
-static const char *const kind_names[OBJ_KIND_MAX] = {
-    [OBJ_NETWORK] = "network",
-    [OBJ_CONFIG] = "config",
-    [OBJ_SECRET] = "secret",
-    [OBJ_SERVICE] = "service",
-};
-
-const char *obj_kind_name(enum obj_kind k)
-{
-    return k < OBJ_KIND_MAX ? kind_names[k] : "?";
-}
-
 const char *plan_action_name(enum plan_action a)
 {
     switch (a) {
@@ -61,7 +49,7 @@ static bool streq_null(const char *a, const char *b)
     return a && b && streq(a, b);
 }
 
-static struct plan_step *plan_add(struct plan *p, enum plan_action a, enum obj_kind kind,
+static struct plan_step *plan_add(struct plan *p, enum plan_action a, enum spec_kind kind,
                                   const char *name, const char *stack)
 {
     struct plan_step *n = realloc(p->steps, (p->n + 1) * sizeof(*n));
@@ -79,9 +67,9 @@ static struct plan_step *plan_add(struct plan *p, enum plan_action a, enum obj_k
     }
     p->n++;
     if (a == PLAN_REMOVE)
-        s->phase = kind == OBJ_SERVICE ? PHASE_REMOVE_SERVICES : PHASE_REMOVE_DEPS;
+        s->phase = kind == SPEC_SERVICE ? PHASE_REMOVE_SERVICES : PHASE_REMOVE_DEPS;
     else
-        s->phase = kind == OBJ_SERVICE ? PHASE_SERVICES : PHASE_DEPS;
+        s->phase = kind == SPEC_SERVICE ? PHASE_SERVICES : PHASE_DEPS;
     return s;
 }
 
@@ -93,7 +81,7 @@ static int set_str(char **dst, const char *v)
     return *dst ? 0 : -ENOMEM;
 }
 
-static const struct live_obj *find_live(const struct plan_input *in, enum obj_kind k,
+static const struct live_obj *find_live(const struct plan_input *in, enum spec_kind k,
                                         const char *name)
 {
     for (size_t i = 0; i < in->n_live; i++)
@@ -102,7 +90,7 @@ static const struct live_obj *find_live(const struct plan_input *in, enum obj_ki
     return NULL;
 }
 
-static bool desired_has(const struct plan_input *in, enum obj_kind k, const char *name)
+static bool desired_has(const struct plan_input *in, enum spec_kind k, const char *name)
 {
     for (size_t i = 0; i < in->n_desired; i++)
         if (in->desired[i].kind == k && streq(in->desired[i].name, name))
@@ -115,7 +103,7 @@ static const char *network_name(void *ud, const char *id)
 {
     const struct plan_input *in = ud;
     for (size_t i = 0; i < in->n_live; i++)
-        if (in->live[i].kind == OBJ_NETWORK && streq(in->live[i].id, id))
+        if (in->live[i].kind == SPEC_NETWORK && streq(in->live[i].id, id))
             return in->live[i].name;
     return NULL;
 }
@@ -141,7 +129,7 @@ static int plan_desired(const struct plan_input *in, const struct desired_obj *d
     }
     /* Networks, configs and secrets are immutable in Swarm: configs and secrets are
      * content-addressed, so a change is a new name; existing ones are in sync. */
-    if (d->kind != OBJ_SERVICE) {
+    if (d->kind != SPEC_SERVICE) {
         p->n_noop++;
         return 0;
     }
@@ -280,22 +268,23 @@ int plan_format_text(const struct plan *p, FILE *out)
         switch (s->action) {
         case PLAN_CREATE:
             create++;
-            fprintf(out, "+ create %s %s\n", obj_kind_name(s->kind), s->name);
+            fprintf(out, "+ create %s %s\n", spec_kind_to_string(s->kind), s->name);
             break;
         case PLAN_UPDATE:
             update++;
-            fprintf(out, "~ update %s %s (%s, %s)\n", obj_kind_name(s->kind), s->name, s->reason,
-                    s->rolls_tasks ? "rolls tasks" : "in place");
+            fprintf(out, "~ update %s %s (%s, %s)\n", spec_kind_to_string(s->kind), s->name,
+                    s->reason, s->rolls_tasks ? "rolls tasks" : "in place");
             for (size_t j = 0; j < s->n_fields; j++)
                 fprintf(out, "    ~ %s\n", s->fields[j]);
             break;
         case PLAN_REMOVE:
             remove++;
-            fprintf(out, "- remove %s %s\n", obj_kind_name(s->kind), s->name);
+            fprintf(out, "- remove %s %s\n", spec_kind_to_string(s->kind), s->name);
             break;
         case PLAN_CONFLICT:
             conflict++;
-            fprintf(out, "! conflict %s %s: %s\n", obj_kind_name(s->kind), s->name, s->reason);
+            fprintf(out, "! conflict %s %s: %s\n", spec_kind_to_string(s->kind), s->name,
+                    s->reason);
             break;
         case PLAN_NOOP:
             break;
@@ -322,9 +311,9 @@ json_t *plan_to_json(const struct plan *p)
         for (size_t j = 0; fields && j < s->n_fields; j++)
             json_array_append_new(fields, json_string(s->fields[j]));
         json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:b, s:o*}", "action",
-                              plan_action_name(s->action), "kind", obj_kind_name(s->kind), "name",
-                              s->name, "stack", s->stack, "reason", s->reason, "rolls_tasks",
-                              s->rolls_tasks, "fields", fields);
+                              plan_action_name(s->action), "kind", spec_kind_to_string(s->kind),
+                              "name", s->name, "stack", s->stack, "reason", s->reason,
+                              "rolls_tasks", s->rolls_tasks, "fields", fields);
         if (!o || json_array_append_new(steps, o) < 0) {
             json_decref(steps);
             return NULL;

@@ -21,7 +21,7 @@
 #define OBSERVE_BACKOFF_MS 2000
 
 struct backoff {
-    enum obj_kind kind;
+    enum spec_kind kind;
     char *name;
     char *stack;
     char *error; /* the last failure, for the stack's status while it waits */
@@ -110,7 +110,7 @@ static void event(struct reconciler *r, enum log_level lvl, const char *stack, c
 
 /* --- backoff ------------------------------------------------------------------------------- */
 
-static struct backoff *backoff_find(struct reconciler *r, enum obj_kind kind, const char *name)
+static struct backoff *backoff_find(struct reconciler *r, enum spec_kind kind, const char *name)
 {
     for (size_t i = 0; i < r->n_backoff; i++)
         if (r->backoff[i].kind == kind && streq(r->backoff[i].name, name))
@@ -118,7 +118,7 @@ static struct backoff *backoff_find(struct reconciler *r, enum obj_kind kind, co
     return NULL;
 }
 
-static void backoff_clear(struct reconciler *r, enum obj_kind kind, const char *name)
+static void backoff_clear(struct reconciler *r, enum spec_kind kind, const char *name)
 {
     struct backoff *b = backoff_find(r, kind, name);
     if (!b)
@@ -430,7 +430,7 @@ static void remember_services(struct reconciler *r, const struct live_state *liv
     if (!r->prev_services)
         return;
     for (size_t i = 0; i < live->n_objs; i++)
-        if (live->objs[i].kind == OBJ_SERVICE && live->objs[i].managed)
+        if (live->objs[i].kind == SPEC_SERVICE && live->objs[i].managed)
             r->prev_services[r->n_prev++] = strdup(live->objs[i].name);
 }
 
@@ -487,10 +487,10 @@ static void print_plan(struct reconciler *r, const struct plan *plan)
 
 static void announce_step(struct reconciler *r, const struct plan_step *s)
 {
-    const char *kind = obj_kind_name(s->kind);
+    const char *kind = spec_kind_to_string(s->kind);
     switch (s->action) {
     case PLAN_CREATE:
-        if (s->kind == OBJ_SERVICE && existed_before(r, s->name))
+        if (s->kind == SPEC_SERVICE && existed_before(r, s->name))
             event(r, LOG_LEVEL_WARN, s->stack, s->name,
                   "drift: %s %s was removed outside axion; recreating it", kind, s->name);
         else
@@ -564,7 +564,7 @@ static void after_apply(struct reconciler *r, struct pass *p)
             }
             int64_t delay = backoff_fail(r, st, o->error);
             event(r, LOG_LEVEL_ERROR, s->name, st->name, "failed to %s %s %s: %s; retry in %.1fs",
-                  plan_action_name(st->action), obj_kind_name(st->kind), st->name, o->error,
+                  plan_action_name(st->action), spec_kind_to_string(st->kind), st->name, o->error,
                   (double)delay / 1000.0);
             if (!first_error)
                 first_error = o->error;
@@ -596,7 +596,7 @@ static void on_applied(struct apply_run *run, void *userdata)
     pass_finish(r);
 }
 
-static const char *lookup_live(void *userdata, enum obj_kind kind, const char *name)
+static const char *lookup_live(void *userdata, enum spec_kind kind, const char *name)
 {
     struct reconciler *r = userdata;
     const struct live_obj *o =
@@ -681,7 +681,7 @@ static void on_live(int e, struct live_state *live, const char *err, void *userd
         if (s->action == PLAN_NOOP || s->action == PLAN_CONFLICT) {
             p->skip[i] = true;
             if (s->action == PLAN_CONFLICT && !r->once)
-                log_warnx("%s %s left alone: %s", obj_kind_name(s->kind), s->name, s->reason);
+                log_warnx("%s %s left alone: %s", spec_kind_to_string(s->kind), s->name, s->reason);
             continue;
         }
         const struct backoff *b = backoff_find(r, s->kind, s->name);
