@@ -99,58 +99,37 @@ static int step_send(struct step_ctx *c)
     const struct plan_step *s = &c->run->plan->steps[c->i];
     struct docker *d = c->run->d;
     c->attempts++;
-    if (s->kind == SPEC_SERVICE && (s->action == PLAN_CREATE || s->action == PLAN_UPDATE)) {
+    json_t *body = NULL;
+    if (s->action == PLAN_CREATE || s->action == PLAN_UPDATE) {
+        /* The body is the plan's spec, which stays as planned (the desired state keeps it
+         * across passes): what is filled in for this send goes into a copy. */
+        body = s->kind == SPEC_SERVICE ? json_deep_copy(s->spec) : json_incref(s->spec);
+        if (!body)
+            return -ENOMEM;
+    }
+    if (body && s->kind == SPEC_SERVICE) {
         /* Services name configs and secrets by ID: fill them in now that they exist. */
         const char *missing = NULL;
-        int r = spec_resolve_ids(s->spec, resolve, c->run, &missing);
+        int r = spec_resolve_ids(body, resolve, c->run, &missing);
         if (r == -ENOENT)
             snprintf(c->msg, sizeof(c->msg), "config or secret %s does not exist", missing);
-        if (r < 0)
+        if (r < 0) {
+            json_decref(body);
             return r;
+        }
     }
-    json_t *spec = json_incref(s->spec);
     switch (s->action) {
     case PLAN_CREATE:
-        switch (s->kind) {
-        case SPEC_NETWORK:
-            c->req = docker_network_create(d, spec, on_step, c);
-            break;
-        case SPEC_CONFIG:
-            c->req = docker_config_create(d, spec, on_step, c);
-            break;
-        case SPEC_SECRET:
-            c->req = docker_secret_create(d, spec, on_step, c);
-            break;
-        case SPEC_SERVICE:
-        case _SPEC_KIND_MAX:
-            c->req = docker_service_create(d, spec, on_step, c);
-            break;
-        }
+        c->req = docker_object_create(d, s->kind, body, on_step, c);
         break;
     case PLAN_UPDATE:
-        c->req = docker_service_update(d, s->live_id, c->version, spec, on_step, c);
+        c->req = docker_object_update(d, s->kind, s->live_id, c->version, body, on_step, c);
         break;
     case PLAN_REMOVE:
-        json_decref(spec);
-        switch (s->kind) {
-        case SPEC_NETWORK:
-            c->req = docker_network_remove(d, s->live_id, on_step, c);
-            break;
-        case SPEC_CONFIG:
-            c->req = docker_config_remove(d, s->live_id, on_step, c);
-            break;
-        case SPEC_SECRET:
-            c->req = docker_secret_remove(d, s->live_id, on_step, c);
-            break;
-        case SPEC_SERVICE:
-        case _SPEC_KIND_MAX:
-            c->req = docker_service_remove(d, s->live_id, on_step, c);
-            break;
-        }
+        c->req = docker_object_remove(d, s->kind, s->live_id, on_step, c);
         break;
     case PLAN_NOOP:
     case PLAN_CONFLICT:
-        json_decref(spec);
         return 1; /* nothing to send */
     }
     return c->req ? 0 : -ENOMEM;
@@ -191,7 +170,7 @@ static void on_step(struct docker_result *res, void *userdata)
     if (s->action == PLAN_UPDATE && docker_result_is_conflict(res) &&
         c->attempts <= APPLY_CONFLICT_RETRIES) {
         log_info("service %s changed since it was read; retrying with its new version", s->name);
-        c->req = docker_service_inspect(c->run->d, s->live_id, on_inspect, c);
+        c->req = docker_object_inspect(c->run->d, s->kind, s->live_id, on_inspect, c);
         if (!c->req)
             step_finish(c, -ENOMEM, NULL);
         return;

@@ -8,8 +8,6 @@
 #include "drivers/docker/docker_api.h"
 #include "lib/util.h"
 
-enum { L_SERVICES, L_NETWORKS, L_CONFIGS, L_SECRETS, L_TASKS, L_MAX };
-
 struct observe {
     struct docker *d;
     live_cb cb;
@@ -29,15 +27,39 @@ struct live_state *live_state_free(struct live_state *st)
 {
     if (!st)
         return NULL;
+    live_state_trim(st);
     free(st->node_id);
-    free(st->objs);
-    json_decref(st->services);
-    json_decref(st->networks);
-    json_decref(st->configs);
-    json_decref(st->secrets);
-    json_decref(st->tasks);
+    for (int i = 0; i < _LIVE_MAX; i++)
+        free(st->raw[i]);
     free(st);
     return NULL;
+}
+
+void live_state_trim(struct live_state *st)
+{
+    free(st->objs);
+    st->objs = NULL;
+    st->n_objs = 0;
+    json_t **lists[] = {&st->services, &st->networks, &st->configs, &st->secrets, &st->tasks};
+    for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+        json_decref(*lists[i]);
+        *lists[i] = NULL;
+    }
+    st->parsed = false;
+}
+
+bool live_same(const struct live_state *a, const struct live_state *b)
+{
+    if (a->swarm_active != b->swarm_active || a->is_manager != b->is_manager ||
+        !streq(a->node_id ? a->node_id : "", b->node_id ? b->node_id : ""))
+        return false;
+    for (int i = 0; i < _LIVE_MAX; i++) {
+        if (!a->raw[i] != !b->raw[i] || a->raw_len[i] != b->raw_len[i])
+            return false;
+        if (a->raw[i] && memcmp(a->raw[i], b->raw[i], a->raw_len[i]) != 0)
+            return false;
+    }
+    return true;
 }
 
 static void fill_obj(struct live_obj *o, enum spec_kind kind, json_t *item)
@@ -94,12 +116,46 @@ static int build_objs(struct live_state *st)
     return 0;
 }
 
+static const char *const list_names[_LIVE_MAX] = {
+    [LIVE_SERVICES] = "GET /services", [LIVE_NETWORKS] = "GET /networks",
+    [LIVE_CONFIGS] = "GET /configs",   [LIVE_SECRETS] = "GET /secrets",
+    [LIVE_TASKS] = "GET /tasks",
+};
+
+int live_parse(struct live_state *st, char *err, size_t errlen)
+{
+    if (st->parsed)
+        return 0;
+    json_t **slots[_LIVE_MAX] = {&st->services, &st->networks, &st->configs, &st->secrets,
+                                 &st->tasks};
+    for (int i = 0; i < _LIVE_MAX; i++) {
+        if (!st->raw[i])
+            continue; /* not read (not a manager): stays NULL, as an empty list */
+        json_error_t je;
+        json_t *j = json_loadb(st->raw[i], st->raw_len[i], 0, &je);
+        if (!json_is_array(j)) {
+            json_decref(j);
+            live_state_trim(st);
+            snprintf(err, errlen, "%s: expected a JSON array%s%s", list_names[i], j ? "" : ": ",
+                     j ? "" : je.text);
+            return -EBADMSG;
+        }
+        *slots[i] = j;
+    }
+    int r = build_objs(st);
+    if (r < 0) {
+        live_state_trim(st);
+        snprintf(err, errlen, "out of memory");
+        return r;
+    }
+    st->parsed = true;
+    return 0;
+}
+
 static void observe_done(struct observe *ob)
 {
     struct live_state *st = ob->st;
     int r = ob->err;
-    if (r == 0)
-        r = build_objs(st);
     if (r < 0) {
         st = live_state_free(st);
         if (!*ob->errmsg)
@@ -111,7 +167,7 @@ static void observe_done(struct observe *ob)
 
 struct list_ctx {
     struct observe *ob;
-    json_t **slot;
+    enum live_list which;
 };
 
 static void on_list(struct docker_result *res, void *userdata)
@@ -123,45 +179,39 @@ static void on_list(struct docker_result *res, void *userdata)
             ob->err = -EIO;
             snprintf(ob->errmsg, sizeof(ob->errmsg), "%s: %s", res->what, res->message);
         }
-    } else if (!json_is_array(res->body)) {
-        if (!ob->err) {
-            ob->err = -EBADMSG;
-            snprintf(ob->errmsg, sizeof(ob->errmsg), "%s: expected a JSON array", res->what);
-        }
     } else {
-        *lc->slot = docker_result_take_body(res);
+        /* Kept as received: the pass compares before it parses. */
+        char *raw = malloc(res->raw_len + 1);
+        if (raw) {
+            memcpy(raw, res->raw, res->raw_len);
+            raw[res->raw_len] = '\0';
+            ob->st->raw[lc->which] = raw;
+            ob->st->raw_len[lc->which] = res->raw_len;
+        } else if (!ob->err) {
+            ob->err = -ENOMEM;
+        }
     }
     free(lc);
     if (--ob->pending == 0)
         observe_done(ob);
 }
 
-static int start_list(struct observe *ob, int which)
+static int start_list(struct observe *ob, enum live_list which)
 {
-    struct live_state *st = ob->st;
-    json_t **slots[L_MAX] = {&st->services, &st->networks, &st->configs, &st->secrets, &st->tasks};
+    static const struct docker_call_opts raw = {.raw_body = true};
+    static const enum spec_kind kinds[_LIVE_MAX] = {
+        [LIVE_SERVICES] = SPEC_SERVICE,
+        [LIVE_NETWORKS] = SPEC_NETWORK,
+        [LIVE_CONFIGS] = SPEC_CONFIG,
+        [LIVE_SECRETS] = SPEC_SECRET,
+    };
     struct list_ctx *lc = malloc(sizeof(*lc));
     if (!lc)
         return -ENOMEM;
-    *lc = (struct list_ctx){ob, slots[which]};
-    struct docker_request *req = NULL;
-    switch (which) {
-    case L_SERVICES:
-        req = docker_services_list(ob->d, NULL, true, on_list, lc);
-        break;
-    case L_NETWORKS:
-        req = docker_networks_list(ob->d, NULL, on_list, lc);
-        break;
-    case L_CONFIGS:
-        req = docker_configs_list(ob->d, NULL, on_list, lc);
-        break;
-    case L_SECRETS:
-        req = docker_secrets_list(ob->d, NULL, on_list, lc);
-        break;
-    case L_TASKS:
-        req = docker_tasks_list(ob->d, NULL, on_list, lc);
-        break;
-    }
+    *lc = (struct list_ctx){ob, which};
+    struct docker_request *req =
+        which == LIVE_TASKS ? docker_tasks_list(ob->d, NULL, &raw, on_list, lc)
+                            : docker_object_list(ob->d, kinds[which], NULL, &raw, on_list, lc);
     if (!req) {
         free(lc);
         return -ENOMEM;
@@ -193,8 +243,8 @@ static void on_info(struct docker_result *res, void *userdata)
         return;
     }
     ob->pending = 1; /* held while starting, so no completion runs early */
-    for (int i = 0; i < L_MAX && !ob->err; i++)
-        if (start_list(ob, i) < 0)
+    for (int i = 0; i < _LIVE_MAX && !ob->err; i++)
+        if (start_list(ob, (enum live_list)i) < 0)
             ob->err = -ENOMEM;
     if (--ob->pending == 0)
         observe_done(ob);

@@ -623,6 +623,14 @@ static void on_live(int e, struct live_state *live, const char *err, void *userd
         return;
     }
     p->live = live;
+    char perr[256];
+    e = live_parse(live, perr, sizeof(perr));
+    if (e < 0) {
+        log_error("cannot read the Swarm's state: %s", perr);
+        r->result = e;
+        pass_finish(r);
+        return;
+    }
 
     if (!live->is_manager) {
         const char *why = live->swarm_active ? "node is not a manager" : "node is not in a swarm";
