@@ -37,6 +37,7 @@ enum store_stmt {
     STMT_OVR_GET,
     STMT_OVR_LIST,
     STMT_OVR_CLEAR,
+    STMT_STACK_REVISIONS,
 
     STMT_CMD_INSERT,
     STMT_CMD_PRUNE,
