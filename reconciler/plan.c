@@ -260,44 +260,45 @@ void plan_release(struct plan *p)
 
 /* --- output -------------------------------------------------------------------------------- */
 
-int plan_format_text(const struct plan *p, FILE *out)
+int plan_format_text(const struct plan *p, struct buf *out)
 {
     size_t create = 0, update = 0, remove = 0, conflict = 0;
-    for (size_t i = 0; i < p->n; i++) {
+    int r = 0;
+    for (size_t i = 0; i < p->n && r == 0; i++) {
         const struct plan_step *s = &p->steps[i];
+        const char *kind = spec_kind_to_string(s->kind);
         switch (s->action) {
         case PLAN_CREATE:
             create++;
-            fprintf(out, "+ create %s %s\n", spec_kind_to_string(s->kind), s->name);
+            r = buf_printf(out, "+ create %s %s\n", kind, s->name);
             break;
         case PLAN_UPDATE:
             update++;
-            fprintf(out, "~ update %s %s (%s, %s)\n", spec_kind_to_string(s->kind), s->name,
-                    s->reason, s->rolls_tasks ? "rolls tasks" : "in place");
-            for (size_t j = 0; j < s->n_fields; j++)
-                fprintf(out, "    ~ %s\n", s->fields[j]);
+            r = buf_printf(out, "~ update %s %s (%s, %s)\n", kind, s->name, s->reason,
+                           s->rolls_tasks ? "rolls tasks" : "in place");
+            for (size_t j = 0; j < s->n_fields && r == 0; j++)
+                r = buf_printf(out, "    ~ %s\n", s->fields[j]);
             break;
         case PLAN_REMOVE:
             remove++;
-            fprintf(out, "- remove %s %s\n", spec_kind_to_string(s->kind), s->name);
+            r = buf_printf(out, "- remove %s %s\n", kind, s->name);
             break;
         case PLAN_CONFLICT:
             conflict++;
-            fprintf(out, "! conflict %s %s: %s\n", spec_kind_to_string(s->kind), s->name,
-                    s->reason);
+            r = buf_printf(out, "! conflict %s %s: %s\n", kind, s->name, s->reason);
             break;
         case PLAN_NOOP:
             break;
         }
     }
-    if (create + update + remove == 0)
-        fprintf(out, "No changes. %zu objects in sync.\n", p->n_noop);
-    else
-        fprintf(out, "Plan: %zu to create, %zu to update, %zu to remove, %zu in sync.\n", create,
-                update, remove, p->n_noop);
-    if (conflict)
-        fprintf(out, "%zu conflicting objects left alone.\n", conflict);
-    return ferror(out) ? -EIO : 0;
+    if (r == 0 && create + update + remove == 0)
+        r = buf_printf(out, "No changes. %zu objects in sync.\n", p->n_noop);
+    else if (r == 0)
+        r = buf_printf(out, "Plan: %zu to create, %zu to update, %zu to remove, %zu in sync.\n",
+                       create, update, remove, p->n_noop);
+    if (r == 0 && conflict)
+        r = buf_printf(out, "%zu conflicting objects left alone.\n", conflict);
+    return r < 0 ? r : 0;
 }
 
 json_t *plan_to_json(const struct plan *p)

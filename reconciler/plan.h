@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "compose/spec.h"
+#include "lib/buf.h"
 
 enum plan_action {
     PLAN_NOOP,
@@ -107,6 +107,8 @@ bool plan_field_rolls_tasks(const char *path);
 
 const char *plan_action_name(enum plan_action a);
 
-/* Renders the plan for people (`+ create`, `~ update`, `- remove`) or as JSON. */
-int plan_format_text(const struct plan *p, FILE *out);
+/* Renders the plan for people (`+ create`, `~ update`, `- remove`, then a summary line) into
+ * out: 0, or -ENOMEM/-EMSGSIZE (the buffer freed itself); or as JSON (NULL: out of memory).
+ * Pure: printing is the caller's. */
+int plan_format_text(const struct plan *p, struct buf *out);
 json_t *plan_to_json(const struct plan *p);
