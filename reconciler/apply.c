@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "drivers/docker/docker_api.h"
+#include "lib/array.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "compose/spec.h"
@@ -29,7 +30,7 @@ struct apply_run {
     struct docker *d;
     apply_lookup lookup;
     struct created *created;
-    size_t n_created;
+    size_t n_created, cap_created;
     const struct plan *plan;
     const bool *skip;
     unsigned concurrency;
@@ -69,19 +70,16 @@ static void remember_created(struct apply_run *run, enum spec_kind kind, const c
     const char *id = json_string_value(json_object_get(body, "ID"));
     if (!id)
         id = json_string_value(json_object_get(body, "Id"));
-    struct created *n = id ? realloc(run->created, (run->n_created + 1) * sizeof(*n)) : NULL;
-    if (!n)
+    struct created *c = id ? ARRAY_PUSH(&run->created, &run->n_created, &run->cap_created) : NULL;
+    if (!c)
         return; /* the next pass finds it by listing */
-    run->created = n;
-    struct created *c = &run->created[run->n_created];
     c->kind = kind;
     c->name = strdup(name);
     c->id = strdup(id);
-    if (c->name && c->id)
-        run->n_created++;
-    else {
+    if (!c->name || !c->id) {
         free(c->name);
         free(c->id);
+        run->n_created--;
     }
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/buf.h"
 #include "lib/util.h"
 #include "reconciler/spec_diff.h"
@@ -52,20 +53,18 @@ static bool streq_null(const char *a, const char *b)
 static struct plan_step *plan_add(struct plan *p, enum plan_action a, enum spec_kind kind,
                                   const char *name, const char *stack)
 {
-    struct plan_step *n = realloc(p->steps, (p->n + 1) * sizeof(*n));
-    if (!n)
+    struct plan_step *s = ARRAY_PUSH(&p->steps, &p->n, &p->cap);
+    if (!s)
         return NULL;
-    p->steps = n;
-    struct plan_step *s = &p->steps[p->n];
     *s = (struct plan_step){.action = a, .kind = kind};
     s->name = strdup(name);
     s->stack = stack ? strdup(stack) : NULL;
     if (!s->name || (stack && !s->stack)) {
         free(s->name);
         free(s->stack);
+        p->n--;
         return NULL;
     }
-    p->n++;
     if (a == PLAN_REMOVE)
         s->phase = kind == SPEC_SERVICE ? PHASE_REMOVE_SERVICES : PHASE_REMOVE_DEPS;
     else

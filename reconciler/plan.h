@@ -93,6 +93,7 @@ struct plan {
     struct plan_step *steps;
     size_t n;
     size_t n_noop; /* objects already in sync */
+    size_t cap;    /* room in steps (lib/array.h) */
 };
 
 /* Computes the plan. Returns 0, or -ENOMEM. Steps come sorted by phase, then kind, name. */

@@ -197,7 +197,7 @@ int store_list_stacks(struct store *s, unsigned flags, struct store_stack **ret,
     size_t n = 0, cap = 0;
     int r = store_bind_int(s, st, 1, (flags & STORE_LIST_REMOVED) != 0);
     while (r >= 0 && (r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r >= 0)
             r = read_stack(st, &items[n - 1]);
     }
@@ -457,7 +457,7 @@ int store_list_overrides(struct store *s, const char *stack, struct store_overri
     size_t n = 0, cap = 0;
     r = store_bind_text(s, st, 1, stack);
     while (r >= 0 && (r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r >= 0)
             r = read_override(st, &items[n - 1]);
     }
