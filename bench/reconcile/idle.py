@@ -153,6 +153,23 @@ class Proxy:
         self.proc.wait()
 
 
+def swarm_lists():
+    """The lists a pass reads, as dockerd answers them now (bytes), on the real socket."""
+    out = {}
+    for path in ("/services?status=true", "/networks", "/configs", "/secrets", "/tasks"):
+        p = subprocess.run(["curl", "-s", "--unix-socket", "/var/run/docker.sock",
+                            f"http://localhost/v1.41{path}"], capture_output=True)
+        out[path] = p.stdout
+    return out
+
+
+def others():
+    """Services on the node that are not the benchmark's (they may change the lists)."""
+    p = subprocess.run(["docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"],
+                       capture_output=True, text=True)
+    return [line for line in p.stdout.splitlines() if not line.startswith(PREFIX)]
+
+
 def passes(reqs):
     return sum(1 for r in reqs if r[1].split("?")[0].endswith("/info"))
 
@@ -248,6 +265,7 @@ class Side:
             idle["requests"] = len(reqs)
             idle["passes"] = passes(reqs)
 
+            lists = swarm_lists()
             base = len(self.proxy.requests())
             c = Cpu(pid)
             for _ in range(self.args.passes):
@@ -263,6 +281,10 @@ class Side:
             trig["per_pass_ms"] = ((trig["cpu_ms_sched"] - rate * trig["seconds"]) / n
                                    if n else None)
             trig["requests_per_pass"] = len(reqs) / n if n else None
+            # A no-change pass needs a Swarm that did not change meanwhile.
+            after = swarm_lists()
+            trig["lists_changed"] = [k for k in lists if lists[k] != after[k]]
+            trig["other_services"] = others()
             start = {"cpu_ms_stat": self.startup.ticks * 1000.0 / TICK,
                      "cpu_ms_sched": self.startup.ns / 1e6}
             return {"startup": start, "idle": idle, "pass": trig}
@@ -342,6 +364,12 @@ def report(args, results):
     print(f"start-up until every stack converged (process start, store, first passes): "
           f"before {b['startup_ms']:.0f} ms, after {a['startup_ms']:.0f} ms CPU "
           f"({ratio(b['startup_ms'], a['startup_ms'])})")
+    for side in ("before", "after"):
+        for r in results[side]:
+            if r["pass"]["lists_changed"]:
+                print(f"warning: {side}: the Swarm changed during the passes "
+                      f"({', '.join(r['pass']['lists_changed'])}; other services: "
+                      f"{r['pass']['other_services']}): not all were no-change passes")
     print(f"goals: idle < 0.1 % of a core (after: {a['idle_pct']:.3f} %, from /proc/<pid>/stat "
           f"{a['idle_pct_stat']:.3f} %); a no-change pass < 5 ms CPU (after: "
           f"{a['pass_ms']:.2f} ms)")
