@@ -327,8 +327,10 @@ static int build_stack(struct desired_state *st, struct desired_stack *ds, struc
             .vars = in.vars,
             .n_vars = in.n_vars,
             .files = {compile_files_from_array, &files},
+            /* MERGE(intake): .base_dir = row->base_dir, .home_dir = row->home_dir once struct
+             * store_stack has them; NULL refuses relative and ~ bind sources with a reason. */
             .base_dir = NULL,
-            .home_dir = NULL, /* MERGE(intake): row->base_dir, row->home_dir */
+            .home_dir = NULL,
             .agent_id = o->agent_id,
             .policy = o->policy,
         };

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "drivers/docker/docker_api.h"
+#include "lib/array.h"
 #include "lib/util.h"
 
 struct observe {
@@ -48,15 +49,107 @@ void live_state_trim(struct live_state *st)
     st->parsed = false;
 }
 
+/* One top-level item of a JSON array's text. */
+struct item {
+    const char *p;
+    size_t n;
+};
+
+/* Splits the text of a JSON array into its top-level items, following strings (and their
+ * escapes) and nesting; no value is decoded. 0, -EBADMSG when the text is not a balanced
+ * array, -ENOMEM. */
+static int split_items(const char *s, size_t n, struct item **ret, size_t *ret_n, size_t *ret_cap)
+{
+    size_t i = 0, depth = 0, start = 0;
+    bool in_str = false, esc = false;
+    *ret_n = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+        i++;
+    if (i == n || s[i] != '[')
+        return -EBADMSG;
+    for (i++; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (depth == 0 && (c == ' ' || c == '\n' || c == '\r' || c == '\t'))
+            continue;
+        if (depth == 0 && (c == ',' || c == ']')) {
+            if (start) {
+                size_t end = i;
+                while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
+                                       s[end - 1] == '\r' || s[end - 1] == '\t'))
+                    end--;
+                struct item *it = ARRAY_PUSH(ret, ret_n, ret_cap);
+                if (!it)
+                    return -ENOMEM;
+                *it = (struct item){s + start, end - start};
+            }
+            start = 0;
+            if (c == ']')
+                return 0;
+            continue;
+        }
+        if (depth == 0 && !start)
+            start = i;
+        if (c == '"')
+            in_str = true;
+        else if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return -EBADMSG;
+            depth--;
+        }
+    }
+    return -EBADMSG;
+}
+
+static int item_cmp(const void *x, const void *y)
+{
+    const struct item *a = x, *b = y;
+    if (a->n != b->n)
+        return a->n < b->n ? -1 : 1;
+    return memcmp(a->p, b->p, a->n);
+}
+
+/* Whether two JSON arrays hold the same items, in any order: the Engine lists some objects
+ * (networks) in an order of its own that changes from one answer to the next. */
+static bool same_items(const char *a, size_t alen, const char *b, size_t blen)
+{
+    struct item *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0, cx = 0, cy = 0;
+    bool same = split_items(a, alen, &x, &nx, &cx) == 0 &&
+                split_items(b, blen, &y, &ny, &cy) == 0 && nx == ny;
+    if (same && nx) {
+        qsort(x, nx, sizeof(*x), item_cmp);
+        qsort(y, ny, sizeof(*y), item_cmp);
+        for (size_t i = 0; i < nx && same; i++)
+            same = item_cmp(&x[i], &y[i]) == 0;
+    }
+    free(x);
+    free(y);
+    return same;
+}
+
 bool live_same(const struct live_state *a, const struct live_state *b)
 {
     if (a->swarm_active != b->swarm_active || a->is_manager != b->is_manager ||
         !streq(a->node_id ? a->node_id : "", b->node_id ? b->node_id : ""))
         return false;
     for (int i = 0; i < _LIVE_MAX; i++) {
-        if (!a->raw[i] != !b->raw[i] || a->raw_len[i] != b->raw_len[i])
+        if (!a->raw[i] != !b->raw[i])
             return false;
-        if (a->raw[i] && memcmp(a->raw[i], b->raw[i], a->raw_len[i]) != 0)
+        if (!a->raw[i] ||
+            (a->raw_len[i] == b->raw_len[i] && memcmp(a->raw[i], b->raw[i], a->raw_len[i]) == 0))
+            continue;
+        if (!same_items(a->raw[i], a->raw_len[i], b->raw[i], b->raw_len[i]))
             return false;
     }
     return true;
