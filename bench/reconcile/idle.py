@@ -154,12 +154,16 @@ class Proxy:
 
 
 def swarm_lists():
-    """The lists a pass reads, as dockerd answers them now (bytes), on the real socket."""
+    """The lists a pass reads, as dockerd answers them now, on the real socket: their items in a
+    canonical order (the Engine lists networks in an order of its own)."""
     out = {}
     for path in ("/services?status=true", "/networks", "/configs", "/secrets", "/tasks"):
         p = subprocess.run(["curl", "-s", "--unix-socket", "/var/run/docker.sock",
                             f"http://localhost/v1.41{path}"], capture_output=True)
-        out[path] = p.stdout
+        try:
+            out[path] = sorted(json.dumps(x, sort_keys=True) for x in json.loads(p.stdout))
+        except ValueError:
+            out[path] = p.stdout
     return out
 
 
