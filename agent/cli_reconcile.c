@@ -1,6 +1,7 @@
 /* `axion-agent reconcile [--dry-run] [--stack S] [--output text|json]`: one reconcile pass in
  * the CLI process, no daemon needed. Exit 0 = in sync, 2 = changes pending (dry run) or left
  * failing, 1 = error. */
+#include <errno.h>
 #include <ev.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,9 +10,34 @@
 #include "agent/cli.h"
 #include "agent/setup.h"
 #include "drivers/docker/docker.h"
+#include "lib/buf.h"
 #include "lib/util.h"
 #include "reconciler/reconciler.h"
 #include "store/store.h"
+
+/* The pass's plan, as text or JSON, on stdout. */
+static int print_plan(const struct reconciler_result *res, bool json)
+{
+    if (res->pending) {
+        printf("Pending: %s; no services can be managed here.\n", res->pending);
+        return 0;
+    }
+    if (json) {
+        json_t *j = plan_to_json(&res->plan);
+        int r = j ? json_dumpf(j, stdout, JSON_INDENT(2)) : -1;
+        json_decref(j);
+        if (r < 0)
+            return -ENOMEM;
+        putchar('\n');
+        return 0;
+    }
+    struct buf text = BUF_INIT(64u << 20);
+    int r = plan_format_text(&res->plan, &text);
+    if (r == 0)
+        fputs(text.data, stdout);
+    buf_release(&text);
+    return r;
+}
 
 int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -76,10 +102,25 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
         .dry_run = dry_run,
         .only_stack = stack,
     };
-    size_t changes = 0;
-    if (reconciler_new(loop, st, d, &ro, &r) < 0 ||
-        reconciler_run_once(r, stdout, json, &changes) < 0)
+    if (reconciler_new(loop, st, d, &ro, &r) < 0) {
+        fprintf(stderr, "axion-agent reconcile: out of memory\n");
         goto out;
+    }
+    struct reconciler_result res;
+    char err[1024];
+    int e = reconciler_run_once(r, &res, err, sizeof(err));
+    if (e < 0) {
+        fprintf(stderr, "axion-agent: %s\n", err);
+        goto out;
+    }
+    if (print_plan(&res, json) < 0) {
+        fprintf(stderr, "axion-agent reconcile: out of memory\n");
+        reconciler_result_release(&res);
+        goto out;
+    }
+    /* Changes planned (dry run) or left failing (a real pass); none while pending. */
+    size_t changes = res.pending ? 0 : res.dry_run ? plan_changes(&res.plan) : res.failed;
+    reconciler_result_release(&res);
     rc = changes ? 2 : 0;
 out:
     reconciler_free(r);

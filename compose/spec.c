@@ -26,6 +26,8 @@ const char *spec_kind_to_string(enum spec_kind kind)
         return "secret";
     case SPEC_SERVICE:
         return "service";
+    case _SPEC_KIND_MAX:
+        break;
     }
     return "?";
 }

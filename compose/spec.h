@@ -23,13 +23,17 @@
 #include "compose/compose.h"
 #include "compose/spec_hash.h"
 
+/* The kinds of Swarm object a stack is made of: the one name for them in the whole agent (the
+ * reconciler's plan and the Docker driver's table of Engine paths use it too). */
 enum spec_kind {
     SPEC_NETWORK,
     SPEC_CONFIG,
     SPEC_SECRET,
     SPEC_SERVICE,
+    _SPEC_KIND_MAX,
 };
 
+/* "network", "config", "secret", "service" ("?" for anything else). */
 const char *spec_kind_to_string(enum spec_kind kind);
 
 /* A file that came with the manifest: a config's or secret's `file:`, or an `env_file`. name is

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/buf.h"
 #include "lib/util.h"
 
@@ -757,7 +758,7 @@ void toml_table_release(struct toml_table *t)
     }
     free(t->kvs);
     t->kvs = NULL;
-    t->n = 0;
+    t->n = t->cap = 0;
 }
 
 static int parse_value(struct parser *ps, size_t depth, struct toml_value *ret);
@@ -788,15 +789,9 @@ static int parse_array(struct parser *ps, size_t depth, struct toml_value *ret)
             r = fail_at(ps, ps->pos, -E2BIG, "array has more than %zu items", ps->lim->max_array);
             goto fail;
         }
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 4;
-            struct toml_value *ni = realloc(items, ncap * sizeof(*ni));
-            if (!ni) {
-                r = fail_at(ps, open, -ENOMEM, "out of memory");
-                goto fail;
-            }
-            items = ni;
-            cap = ncap;
+        if (ARRAY_RESERVE(&items, n, &cap, 1) < 0) {
+            r = fail_at(ps, open, -ENOMEM, "out of memory");
+            goto fail;
         }
         r = parse_value(ps, depth, &items[n]);
         if (r < 0)
@@ -945,11 +940,9 @@ static int parse_table_header(struct parser *ps, struct toml_table *root, size_t
     if (root->n >= ps->lim->max_keys)
         return fail_at(ps, npos, -E2BIG, "more than %zu tables and keys at the top level",
                        ps->lim->max_keys);
-    struct toml_kv *kvs = realloc(root->kvs, (root->n + 1) * sizeof(*kvs));
-    if (!kvs)
+    if (ARRAY_RESERVE(&root->kvs, root->n, &root->cap, 1) < 0)
         return fail_at(ps, at, -ENOMEM, "out of memory");
-    root->kvs = kvs;
-    kvs[root->n] = (struct toml_kv){
+    root->kvs[root->n] = (struct toml_kv){
         .key = TAKE_PTR(name),
         .pos = npos,
         .value = {.type = TOML_TABLE, .pos = at},
@@ -993,13 +986,11 @@ static int parse_keyval(struct parser *ps, struct toml_table *t, const char *tna
     r = parse_value(ps, 0, &v);
     if (r < 0)
         return r;
-    struct toml_kv *kvs = realloc(t->kvs, (t->n + 1) * sizeof(*kvs));
-    if (!kvs) {
+    if (ARRAY_RESERVE(&t->kvs, t->n, &t->cap, 1) < 0) {
         value_release(&v);
         return fail_at(ps, kpos, -ENOMEM, "out of memory");
     }
-    t->kvs = kvs;
-    kvs[t->n++] = (struct toml_kv){.key = TAKE_PTR(key), .pos = kpos, .value = v};
+    t->kvs[t->n++] = (struct toml_kv){.key = TAKE_PTR(key), .pos = kpos, .value = v};
     return 0;
 }
 

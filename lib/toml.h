@@ -39,6 +39,7 @@ struct toml_array {
 struct toml_table {
     struct toml_kv *kvs;
     size_t n;
+    size_t cap; /* room in kvs (lib/array.h) */
 };
 
 struct toml_value {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "drivers/docker/docker_api.h"
+#include "lib/array.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "compose/spec.h"
@@ -20,7 +21,7 @@ struct step_ctx {
 };
 
 struct created {
-    enum obj_kind kind;
+    enum spec_kind kind;
     char *name;
     char *id;
 };
@@ -29,7 +30,7 @@ struct apply_run {
     struct docker *d;
     apply_lookup lookup;
     struct created *created;
-    size_t n_created;
+    size_t n_created, cap_created;
     const struct plan *plan;
     const bool *skip;
     unsigned concurrency;
@@ -63,38 +64,32 @@ static void step_finish(struct step_ctx *c, int r, const char *error)
 
 static void on_step(struct docker_result *res, void *userdata);
 
-static void remember_created(struct apply_run *run, enum obj_kind kind, const char *name,
+static void remember_created(struct apply_run *run, enum spec_kind kind, const char *name,
                              json_t *body)
 {
     const char *id = json_string_value(json_object_get(body, "ID"));
     if (!id)
         id = json_string_value(json_object_get(body, "Id"));
-    struct created *n = id ? realloc(run->created, (run->n_created + 1) * sizeof(*n)) : NULL;
-    if (!n)
+    struct created *c = id ? ARRAY_PUSH(&run->created, &run->n_created, &run->cap_created) : NULL;
+    if (!c)
         return; /* the next pass finds it by listing */
-    run->created = n;
-    struct created *c = &run->created[run->n_created];
     c->kind = kind;
     c->name = strdup(name);
     c->id = strdup(id);
-    if (c->name && c->id)
-        run->n_created++;
-    else {
+    if (!c->name || !c->id) {
         free(c->name);
         free(c->id);
+        run->n_created--;
     }
 }
 
 static const char *resolve(void *ud, enum spec_kind kind, const char *name)
 {
     struct apply_run *run = ud;
-    enum obj_kind k = kind == SPEC_CONFIG   ? OBJ_CONFIG
-                      : kind == SPEC_SECRET ? OBJ_SECRET
-                                            : OBJ_NETWORK;
     for (size_t i = 0; i < run->n_created; i++)
-        if (run->created[i].kind == k && streq(run->created[i].name, name))
+        if (run->created[i].kind == kind && streq(run->created[i].name, name))
             return run->created[i].id;
-    return run->lookup ? run->lookup(run->userdata, k, name) : NULL;
+    return run->lookup ? run->lookup(run->userdata, kind, name) : NULL;
 }
 
 static int step_send(struct step_ctx *c)
@@ -102,58 +97,37 @@ static int step_send(struct step_ctx *c)
     const struct plan_step *s = &c->run->plan->steps[c->i];
     struct docker *d = c->run->d;
     c->attempts++;
-    if (s->kind == OBJ_SERVICE && (s->action == PLAN_CREATE || s->action == PLAN_UPDATE)) {
+    json_t *body = NULL;
+    if (s->action == PLAN_CREATE || s->action == PLAN_UPDATE) {
+        /* The body is the plan's spec, which stays as planned (the desired state keeps it
+         * across passes): what is filled in for this send goes into a copy. */
+        body = s->kind == SPEC_SERVICE ? json_deep_copy(s->spec) : json_incref(s->spec);
+        if (!body)
+            return -ENOMEM;
+    }
+    if (body && s->kind == SPEC_SERVICE) {
         /* Services name configs and secrets by ID: fill them in now that they exist. */
         const char *missing = NULL;
-        int r = spec_resolve_ids(s->spec, resolve, c->run, &missing);
+        int r = spec_resolve_ids(body, resolve, c->run, &missing);
         if (r == -ENOENT)
             snprintf(c->msg, sizeof(c->msg), "config or secret %s does not exist", missing);
-        if (r < 0)
+        if (r < 0) {
+            json_decref(body);
             return r;
+        }
     }
-    json_t *spec = json_incref(s->spec);
     switch (s->action) {
     case PLAN_CREATE:
-        switch (s->kind) {
-        case OBJ_NETWORK:
-            c->req = docker_network_create(d, spec, on_step, c);
-            break;
-        case OBJ_CONFIG:
-            c->req = docker_config_create(d, spec, on_step, c);
-            break;
-        case OBJ_SECRET:
-            c->req = docker_secret_create(d, spec, on_step, c);
-            break;
-        case OBJ_SERVICE:
-        case OBJ_KIND_MAX:
-            c->req = docker_service_create(d, spec, on_step, c);
-            break;
-        }
+        c->req = docker_object_create(d, s->kind, body, on_step, c);
         break;
     case PLAN_UPDATE:
-        c->req = docker_service_update(d, s->live_id, c->version, spec, on_step, c);
+        c->req = docker_object_update(d, s->kind, s->live_id, c->version, body, on_step, c);
         break;
     case PLAN_REMOVE:
-        json_decref(spec);
-        switch (s->kind) {
-        case OBJ_NETWORK:
-            c->req = docker_network_remove(d, s->live_id, on_step, c);
-            break;
-        case OBJ_CONFIG:
-            c->req = docker_config_remove(d, s->live_id, on_step, c);
-            break;
-        case OBJ_SECRET:
-            c->req = docker_secret_remove(d, s->live_id, on_step, c);
-            break;
-        case OBJ_SERVICE:
-        case OBJ_KIND_MAX:
-            c->req = docker_service_remove(d, s->live_id, on_step, c);
-            break;
-        }
+        c->req = docker_object_remove(d, s->kind, s->live_id, on_step, c);
         break;
     case PLAN_NOOP:
     case PLAN_CONFLICT:
-        json_decref(spec);
         return 1; /* nothing to send */
     }
     return c->req ? 0 : -ENOMEM;
@@ -180,13 +154,13 @@ static void on_step(struct docker_result *res, void *userdata)
     const struct plan_step *s = &c->run->plan->steps[c->i];
     c->req = NULL;
     if (res->error == DOCKER_OK) {
-        if (s->action == PLAN_CREATE && s->kind != OBJ_SERVICE)
+        if (s->action == PLAN_CREATE && s->kind != SPEC_SERVICE)
             remember_created(c->run, s->kind, s->name, res->body);
         json_t *warnings = docker_result_warnings(res);
         size_t i;
         json_t *w;
         json_array_foreach(warnings, i, w)
-            log_warnx("%s %s: %s", obj_kind_name(s->kind), s->name, json_string_value(w));
+            log_warnx("%s %s: %s", spec_kind_to_string(s->kind), s->name, json_string_value(w));
         step_finish(c, 0, NULL);
         return;
     }
@@ -194,7 +168,7 @@ static void on_step(struct docker_result *res, void *userdata)
     if (s->action == PLAN_UPDATE && docker_result_is_conflict(res) &&
         c->attempts <= APPLY_CONFLICT_RETRIES) {
         log_info("service %s changed since it was read; retrying with its new version", s->name);
-        c->req = docker_service_inspect(c->run->d, s->live_id, on_inspect, c);
+        c->req = docker_object_inspect(c->run->d, s->kind, s->live_id, on_inspect, c);
         if (!c->req)
             step_finish(c, -ENOMEM, NULL);
         return;

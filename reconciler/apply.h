@@ -22,7 +22,7 @@ struct apply_run;
 typedef void (*apply_cb)(struct apply_run *run, void *userdata);
 /* The ID of an existing network, config or secret by name, or NULL: services name their
  * configs and secrets by ID. Objects the run itself created are known without it. */
-typedef const char *(*apply_lookup)(void *userdata, enum obj_kind kind, const char *name);
+typedef const char *(*apply_lookup)(void *userdata, enum spec_kind kind, const char *name);
 
 /* Starts applying plan (borrowed until cb has been called). Steps with skip[i] set (may be
  * NULL) are not applied. cb is called once when every step has finished: from the loop, or

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
+#include "lib/buf.h"
 #include "lib/util.h"
 #include "compose/compose.h"
 #include "compose/spec.h"
@@ -159,35 +161,45 @@ static int apply_overrides(struct spec_object *o, const struct store_override *o
     return spec_stamp(o);
 }
 
-/* --- the desired state --------------------------------------------------------------------- */
+/* --- one stack ---------------------------------------------------------------------------- */
 
-static int add_str(const char ***v, size_t *n, const char *s)
+static void services_release(struct desired_stack *ds)
 {
-    const char **nv = realloc(*v, (*n + 1) * sizeof(**v));
-    if (!nv)
-        return -ENOMEM;
-    *v = nv;
-    nv[(*n)++] = s;
-    return 0;
-}
-
-static enum obj_kind kind_of(enum spec_kind k)
-{
-    switch (k) {
-    case SPEC_NETWORK:
-        return OBJ_NETWORK;
-    case SPEC_CONFIG:
-        return OBJ_CONFIG;
-    case SPEC_SECRET:
-        return OBJ_SECRET;
-    case SPEC_SERVICE:
-        break;
+    for (size_t j = 0; j < ds->n_services; j++) {
+        free(ds->services[j].name);
+        free(ds->services[j].short_name);
     }
-    return OBJ_SERVICE;
+    free(ds->services);
+    ds->services = NULL;
+    ds->n_services = 0;
 }
 
-static int describe_services(struct desired_stack *ds, const struct spec_stack *s)
+static void overlay_release(struct desired_stack *ds)
 {
+    size_t n = ds->compiled ? ds->compiled->spec->n_objects : 0;
+    for (size_t i = 0; ds->overlay && i < n; i++)
+        json_decref(ds->overlay[i]);
+    free(ds->overlay);
+    free(ds->overlay_hash);
+    ds->overlay = NULL;
+    ds->overlay_hash = NULL;
+}
+
+static void stack_release(struct desired_stack *ds)
+{
+    overlay_release(ds);
+    services_release(ds);
+    compile_result_free(ds->compiled);
+    free(ds->name);
+    free(ds->error);
+    free(ds->overrides_rev);
+    *ds = (struct desired_stack){0};
+}
+
+/* The services as the plan will see them (replicas after the overrides), for the status. */
+static int describe_services(struct desired_stack *ds)
+{
+    const struct spec_stack *s = ds->compiled->spec;
     ds->services = calloc(s->n_objects + 1, sizeof(*ds->services));
     if (!ds->services)
         return -ENOMEM;
@@ -196,7 +208,8 @@ static int describe_services(struct desired_stack *ds, const struct spec_stack *
         if (o->kind != SPEC_SERVICE)
             continue;
         struct desired_service *svc = &ds->services[ds->n_services];
-        json_t *mode = json_object_get(o->spec, "Mode");
+        json_t *spec = ds->overlay[i] ? ds->overlay[i] : o->spec;
+        json_t *mode = json_object_get(spec, "Mode");
         json_t *rep = json_object_get(mode, "Replicated");
         json_t *rjob = json_object_get(mode, "ReplicatedJob");
         svc->job = rjob || json_object_get(mode, "GlobalJob");
@@ -222,125 +235,346 @@ static int describe_services(struct desired_stack *ds, const struct spec_stack *
     return 0;
 }
 
-static int load_stack(struct desired_state *st, struct store *store, const struct store_stack *row,
-                      const struct desired_opts *o, char *err, size_t errlen)
+/* Lays the stack's overrides over copies of its services (the compiled specs stay as they
+ * are) and describes the services. Reads the overrides only when the stack has any. */
+static int overlay(struct desired_state *st, struct desired_stack *ds, struct store *store,
+                   char *err, size_t errlen)
 {
-    struct desired_stack *ds = &st->stacks[st->n_stacks++];
-    *ds = (struct desired_stack){.generation = row->generation, .removed = row->removed};
-    ds->name = strdup(row->name);
-    if (!ds->name || add_str(&st->known, &st->n_known, ds->name) < 0)
+    overlay_release(ds);
+    services_release(ds);
+    const struct spec_stack *s = ds->compiled->spec;
+    ds->overlay = calloc(s->n_objects + 1, sizeof(*ds->overlay));
+    ds->overlay_hash = calloc(s->n_objects + 1, sizeof(*ds->overlay_hash));
+    if (!ds->overlay || !ds->overlay_hash)
         return -ENOMEM;
-    if (row->removed)
-        return add_str(&st->removed, &st->n_removed, ds->name);
-
-    char why[1024] = "";
-    struct inputs in;
-    struct compose_project *p = NULL;
-    struct spec_stack *s = NULL;
-    int r = inputs_load(&in, row->variables_json, row->files_json, why, sizeof(why));
-    if (r == 0)
-        r = build(row->name, "compose.yml", row->compose, row->compose_len, &in, o, &p, &s, why,
-                  sizeof(why));
-    inputs_release(&in);
-    compose_project_free(p);
-    if (r == -ENOMEM)
-        return r;
-    if (r < 0) {
-        /* The manifest was valid when accepted; now it is not (policy changed, ...). */
-        if (asprintf(&ds->error, "generation %lld: %s", (long long)row->generation, why) < 0)
-            return -ENOMEM;
-        return add_str(&st->frozen, &st->n_frozen, ds->name);
-    }
-
     struct store_override *ov = NULL;
     size_t nov = 0;
-    r = store_list_overrides(store, row->name, &ov, &nov);
-    if (r < 0 && r != -ENOENT) {
-        snprintf(err, errlen, "overrides of %s: %s", row->name, store_errmsg(store));
-        spec_stack_free(s);
-        return r;
+    if (ds->overrides_rev) {
+        int r = store_list_overrides(store, ds->name, &ov, &nov);
+        if (r < 0 && r != -ENOENT) {
+            snprintf(err, errlen, "overrides of %s: %s", ds->name, store_errmsg(store));
+            return r;
+        }
+        st->overlays++;
     }
-    void **nspecs = realloc(st->specs, (st->n_specs + 1) * sizeof(*nspecs));
-    struct desired_obj *nobjs = realloc(st->objs, (st->n_objs + s->n_objects + 1) * sizeof(*nobjs));
-    if (nspecs)
-        st->specs = nspecs;
-    if (nobjs)
-        st->objs = nobjs;
-    if (!nspecs || !nobjs) {
-        store_override_array_free(ov, nov);
-        spec_stack_free(s);
-        return -ENOMEM;
-    }
-    st->specs[st->n_specs++] = s;
-    r = 0;
+    int r = 0;
     for (size_t i = 0; i < s->n_objects && r == 0; i++) {
-        struct spec_object *so = &s->objects[i];
-        if (so->kind == SPEC_SERVICE)
-            r = apply_overrides(so, ov, nov);
-        st->objs[st->n_objs++] = (struct desired_obj){
-            .kind = kind_of(so->kind),
-            .stack = ds->name,
-            .name = so->name,
-            .spec = so->spec,
-            .hash = so->hash,
-        };
+        const struct spec_object *so = &s->objects[i];
+        if (so->kind != SPEC_SERVICE ||
+            (!find_override(ov, nov, "") && !find_override(ov, nov, so->key)))
+            continue;
+        struct spec_object copy = *so;
+        copy.spec = json_deep_copy(so->spec);
+        if (!copy.spec) {
+            r = -ENOMEM;
+            break;
+        }
+        ds->overlay[i] = copy.spec;
+        r = apply_overrides(&copy, ov, nov);
+        memcpy(ds->overlay_hash[i], copy.hash, sizeof(copy.hash));
     }
     store_override_array_free(ov, nov);
     if (r == 0)
-        r = describe_services(ds, s);
+        r = describe_services(ds);
     return r;
 }
 
-int desired_load(struct store *store, const struct desired_opts *o, struct desired_state *ret,
-                 char *err, size_t errlen)
+static int frozen(struct desired_stack *ds, const char *why)
 {
-    struct desired_state st = {0};
-    struct store_stack *rows = NULL;
+    /* The manifest was valid when accepted; now it is not (policy changed, ...). */
+    free(ds->error);
+    ds->error = NULL;
+    return asprintf(&ds->error, "generation %lld: %s", (long long)ds->generation, why) < 0 ? -ENOMEM
+                                                                                           : 0;
+}
+
+/* Reads the stack's row and compiles it. A stack that does not build is frozen (ds->error). */
+static int build_stack(struct desired_state *st, struct desired_stack *ds, struct store *store,
+                       const struct desired_opts *o, char *err, size_t errlen)
+{
+    overlay_release(ds);
+    services_release(ds);
+    ds->compiled = compile_result_free(ds->compiled);
+    free(ds->error);
+    ds->error = NULL;
+    ds->dirty = true;
+    if (ds->removed)
+        return 0;
+
+    struct store_stack *row = NULL;
+    int r = store_get_stack(store, ds->name, &row);
+    if (r < 0) {
+        snprintf(err, errlen, "stack %s: %s", ds->name, store_errmsg(store));
+        return r;
+    }
+    /* The row may be newer than the summary that sent us here: it wins. */
+    ds->generation = row->generation;
+    ds->removed = row->removed;
+    if (row->removed) {
+        store_stack_free(row);
+        return 0;
+    }
+    char why[1024] = "";
+    struct inputs in;
+    r = inputs_load(&in, row->variables_json, row->files_json, why, sizeof(why));
+    if (r == 0) {
+        struct compile_file_array files = {in.files, in.n_files};
+        struct compile_input ci = {
+            .stack = ds->name,
+            .filename = "compose.yml",
+            .text = row->compose,
+            .len = row->compose_len,
+            .vars = in.vars,
+            .n_vars = in.n_vars,
+            .files = {compile_files_from_array, &files},
+            /* MERGE(intake): .base_dir = row->base_dir, .home_dir = row->home_dir once struct
+             * store_stack has them; NULL refuses relative and ~ bind sources with a reason. */
+            .base_dir = NULL,
+            .home_dir = NULL,
+            .agent_id = o->agent_id,
+            .policy = o->policy,
+        };
+        struct compose_error ce = {0};
+        r = compile_stack(&ci, &ds->compiled, &ce);
+        st->compiles++;
+        if (r < 0 && r != -ENOMEM)
+            snprintf(why, sizeof(why), "%s", ce.text);
+    }
+    inputs_release(&in);
+    store_stack_free(row);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return frozen(ds, why);
+    return overlay(st, ds, store, err, errlen);
+}
+
+/* --- the desired state --------------------------------------------------------------------- */
+
+static int str_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && streq(a, b));
+}
+
+/* The agent id and the policy as one text: stacks compiled with another are compiled again. */
+static char *inputs_key(const struct desired_opts *o)
+{
+    struct buf b = BUF_INIT(1u << 20);
+    const struct policy_rules *p = o->policy;
+    buf_printf(&b, "%s\n", o->agent_id ? o->agent_id : "");
+    if (p) {
+        buf_printf(&b, "policy %d%d%d%d\n", p->allow_privileged, p->allow_host_namespaces,
+                   p->allow_cap_add, p->allow_devices);
+        for (size_t i = 0; i < p->n_bind_allow; i++)
+            buf_printf(&b, "%zu:%s\n", strlen(p->bind_allow[i]), p->bind_allow[i]);
+    }
+    return buf_detach(&b, NULL);
+}
+
+static int push_name(const char ***v, size_t *n, size_t *cap, const char *name)
+{
+    const char **slot = ARRAY_PUSH(v, n, cap);
+    if (!slot)
+        return -ENOMEM;
+    *slot = name;
+    return 0;
+}
+
+/* What the plan reads, from the stacks (pointers only). */
+static int rebuild_views(struct desired_state *st)
+{
+    st->n_objs = st->n_known = st->n_removed = st->n_frozen = 0;
+    for (size_t i = 0; i < st->n_stacks; i++) {
+        const struct desired_stack *ds = &st->stacks[i];
+        int r = push_name(&st->known, &st->n_known, &st->cap_known, ds->name);
+        if (r == 0 && ds->removed)
+            r = push_name(&st->removed, &st->n_removed, &st->cap_removed, ds->name);
+        if (r == 0 && ds->error)
+            r = push_name(&st->frozen, &st->n_frozen, &st->cap_frozen, ds->name);
+        if (r < 0)
+            return r;
+        if (!ds->compiled || ds->removed || ds->error)
+            continue;
+        const struct spec_stack *s = ds->compiled->spec;
+        r = ARRAY_RESERVE(&st->objs, st->n_objs, &st->cap_objs, s->n_objects);
+        if (r < 0)
+            return r;
+        for (size_t j = 0; j < s->n_objects; j++) {
+            const struct spec_object *so = &s->objects[j];
+            st->objs[st->n_objs++] = (struct desired_obj){
+                .kind = so->kind,
+                .stack = ds->name,
+                .name = so->name,
+                .spec = ds->overlay[j] ? ds->overlay[j] : so->spec,
+                .hash = ds->overlay[j] ? ds->overlay_hash[j] : so->hash,
+            };
+        }
+    }
+    return 0;
+}
+
+/* Brings one stack up to its row of the summary. */
+static int update_stack(struct desired_state *st, struct desired_stack *ds,
+                        const struct store_stack_rev *rev, bool rebuild, struct store *store,
+                        const struct desired_opts *o, char *err, size_t errlen)
+{
+    ds->dirty = false;
+    bool rev_changed = !str_same(ds->overrides_rev, rev->overrides_rev);
+    if (rev_changed) {
+        free(ds->overrides_rev);
+        ds->overrides_rev = rev->overrides_rev ? strdup(rev->overrides_rev) : NULL;
+        if (rev->overrides_rev && !ds->overrides_rev)
+            return -ENOMEM;
+    }
+    if (rebuild || ds->generation != rev->generation || ds->removed != rev->removed) {
+        ds->generation = rev->generation;
+        ds->removed = rev->removed;
+        return build_stack(st, ds, store, o, err, errlen);
+    }
+    if (rev_changed && ds->compiled) {
+        ds->dirty = true;
+        return overlay(st, ds, store, err, errlen);
+    }
+    return 0;
+}
+
+/* After a failed update: nothing of the stack is used, and the next refresh builds it. */
+static void stack_reset(struct desired_stack *ds)
+{
+    char *name = ds->name;
+    ds->name = NULL;
+    stack_release(ds);
+    ds->name = name;
+    ds->generation = -1; /* never a stored generation */
+}
+
+static bool same_names(const struct desired_state *st, const struct store_stack_rev *revs, size_t n)
+{
+    if (n != st->n_stacks)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!streq(st->stacks[i].name, revs[i].name))
+            return false;
+    return true;
+}
+
+/* The stacks of the summary, in its order (by name), reusing what is already built. */
+static int restack(struct desired_state *st, const struct store_stack_rev *revs, size_t n)
+{
+    size_t cap = n;
+    struct desired_stack *next = calloc(n ? n : 1, sizeof(*next));
+    if (!next)
+        return -ENOMEM;
+    size_t i = 0;
+    for (size_t k = 0; k < n; k++) {
+        while (i < st->n_stacks && strcmp(st->stacks[i].name, revs[k].name) < 0)
+            stack_release(&st->stacks[i++]);
+        if (i < st->n_stacks && streq(st->stacks[i].name, revs[k].name)) {
+            next[k] = st->stacks[i++];
+            continue;
+        }
+        next[k].name = strdup(revs[k].name);
+        next[k].generation = -1;
+        if (!next[k].name) {
+            for (size_t j = 0; j < k; j++)
+                stack_release(&next[j]);
+            free(next);
+            return -ENOMEM; /* what was moved is gone: the next refresh builds it again */
+        }
+    }
+    for (; i < st->n_stacks; i++)
+        stack_release(&st->stacks[i]);
+    free(st->stacks);
+    st->stacks = next;
+    st->n_stacks = n;
+    st->cap_stacks = cap;
+    return 0;
+}
+
+static int refresh(struct desired_state *st, struct store *store, const struct desired_opts *o,
+                   const struct store_stack_rev *revs, size_t n, bool *changed, char *err,
+                   size_t errlen)
+{
+    _cleanup_free_ char *key = inputs_key(o);
+    if (!key)
+        return -ENOMEM;
+    bool rebuild = !str_same(key, st->inputs_key);
+    if (!same_names(st, revs, n)) {
+        *changed = true;
+        int r = restack(st, revs, n);
+        if (r < 0) {
+            for (size_t i = 0; i < st->n_stacks; i++)
+                stack_release(&st->stacks[i]);
+            st->n_stacks = 0;
+            return r;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct desired_stack *ds = &st->stacks[i];
+        int r = update_stack(st, ds, &revs[i], rebuild, store, o, err, errlen);
+        if (ds->dirty)
+            *changed = true;
+        if (r < 0) {
+            stack_reset(ds);
+            *changed = true;
+            /* The stacks after this one were not looked at: the next refresh looks at all. */
+            free(st->inputs_key);
+            st->inputs_key = NULL;
+            return r;
+        }
+    }
+    if (rebuild) {
+        free(st->inputs_key);
+        st->inputs_key = TAKE_PTR(key);
+    }
+    return 0;
+}
+
+int desired_refresh(struct desired_state *st, struct store *store, const struct desired_opts *o,
+                    char *err, size_t errlen)
+{
+    struct store_stack_rev *revs = NULL;
     size_t n = 0;
-    int r = store_list_stacks(store, STORE_LIST_REMOVED, &rows, &n);
+    int r = store_list_stack_revisions(store, &revs, &n);
     if (r < 0) {
         snprintf(err, errlen, "%s", store_errmsg(store));
         return r;
     }
-    st.stacks = calloc(n + 1, sizeof(*st.stacks));
-    if (!st.stacks) {
-        store_stack_array_free(rows, n);
-        return -ENOMEM;
+    bool changed = false;
+    r = refresh(st, store, o, revs, n, &changed, err, errlen);
+    store_stack_rev_array_free(revs, n);
+    if (changed || r < 0) {
+        st->version++;
+        int v = rebuild_views(st);
+        if (r == 0)
+            r = v;
+        if (v < 0)
+            st->n_objs = st->n_known = st->n_removed = st->n_frozen = 0;
     }
-    for (size_t i = 0; i < n && r == 0; i++)
-        r = load_stack(&st, store, &rows[i], o, err, errlen);
-    store_stack_array_free(rows, n);
-    if (r < 0) {
-        if (r == -ENOMEM)
-            snprintf(err, errlen, "out of memory");
-        desired_release(&st);
-        return r;
-    }
-    *ret = st;
-    return 0;
+    if (r == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    return r;
 }
 
-void desired_release(struct desired_state *ds)
+const struct desired_stack *desired_find(const struct desired_state *st, const char *name)
 {
-    for (size_t i = 0; i < ds->n_stacks; i++) {
-        struct desired_stack *s = &ds->stacks[i];
-        free(s->name);
-        free(s->error);
-        for (size_t j = 0; j < s->n_services; j++) {
-            free(s->services[j].name);
-            free(s->services[j].short_name);
-        }
-        free(s->services);
-    }
-    free(ds->stacks);
-    free(ds->objs);
-    free(ds->known);
-    free(ds->removed);
-    free(ds->frozen);
-    for (size_t i = 0; i < ds->n_specs; i++)
-        spec_stack_free(ds->specs[i]);
-    free(ds->specs);
-    *ds = (struct desired_state){0};
+    for (size_t i = 0; i < st->n_stacks; i++)
+        if (streq(st->stacks[i].name, name))
+            return &st->stacks[i];
+    return NULL;
+}
+
+void desired_release(struct desired_state *st)
+{
+    for (size_t i = 0; i < st->n_stacks; i++)
+        stack_release(&st->stacks[i]);
+    free(st->stacks);
+    free(st->objs);
+    free(st->known);
+    free(st->removed);
+    free(st->frozen);
+    free(st->inputs_key);
+    *st = (struct desired_state){0};
 }
 
 int desired_validate(const char *stack, const char *filename, const char *compose, size_t len,
@@ -387,16 +621,16 @@ int desired_referenced_files(const char *compose, size_t len, const char *vars_j
     if (r < 0)
         return r;
     const char **v = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     for (size_t i = 0; i < p->n_configs && r == 0; i++)
         if (p->configs[i].file && !p->configs[i].external)
-            r = add_str(&v, &n, p->configs[i].file);
+            r = push_name(&v, &n, &cap, p->configs[i].file);
     for (size_t i = 0; i < p->n_secrets && r == 0; i++)
         if (p->secrets[i].file && !p->secrets[i].external)
-            r = add_str(&v, &n, p->secrets[i].file);
+            r = push_name(&v, &n, &cap, p->secrets[i].file);
     for (size_t i = 0; i < p->n_services && r == 0; i++)
         for (size_t j = 0; j < p->services[i].env_file.n && r == 0; j++)
-            r = add_str(&v, &n, p->services[i].env_file.v[j]);
+            r = push_name(&v, &n, &cap, p->services[i].env_file.v[j]);
     char **out = calloc(n + 1, sizeof(*out));
     for (size_t i = 0; out && i < n; i++)
         if (!(out[i] = strdup(v[i]))) {

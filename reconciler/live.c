@@ -6,9 +6,8 @@
 #include <string.h>
 
 #include "drivers/docker/docker_api.h"
+#include "lib/array.h"
 #include "lib/util.h"
-
-enum { L_SERVICES, L_NETWORKS, L_CONFIGS, L_SECRETS, L_TASKS, L_MAX };
 
 struct observe {
     struct docker *d;
@@ -29,21 +28,137 @@ struct live_state *live_state_free(struct live_state *st)
 {
     if (!st)
         return NULL;
+    live_state_trim(st);
     free(st->node_id);
-    free(st->objs);
-    json_decref(st->services);
-    json_decref(st->networks);
-    json_decref(st->configs);
-    json_decref(st->secrets);
-    json_decref(st->tasks);
+    for (int i = 0; i < _LIVE_MAX; i++)
+        free(st->raw[i]);
     free(st);
     return NULL;
 }
 
-static void fill_obj(struct live_obj *o, enum obj_kind kind, json_t *item)
+void live_state_trim(struct live_state *st)
+{
+    free(st->objs);
+    st->objs = NULL;
+    st->n_objs = 0;
+    json_t **lists[] = {&st->services, &st->networks, &st->configs, &st->secrets, &st->tasks};
+    for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+        json_decref(*lists[i]);
+        *lists[i] = NULL;
+    }
+    st->parsed = false;
+}
+
+/* One top-level item of a JSON array's text. */
+struct item {
+    const char *p;
+    size_t n;
+};
+
+/* Splits the text of a JSON array into its top-level items, following strings (and their
+ * escapes) and nesting; no value is decoded. 0, -EBADMSG when the text is not a balanced
+ * array, -ENOMEM. */
+static int split_items(const char *s, size_t n, struct item **ret, size_t *ret_n, size_t *ret_cap)
+{
+    size_t i = 0, depth = 0, start = 0;
+    bool in_str = false, esc = false;
+    *ret_n = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+        i++;
+    if (i == n || s[i] != '[')
+        return -EBADMSG;
+    for (i++; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (depth == 0 && (c == ' ' || c == '\n' || c == '\r' || c == '\t'))
+            continue;
+        if (depth == 0 && (c == ',' || c == ']')) {
+            if (start) {
+                size_t end = i;
+                while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
+                                       s[end - 1] == '\r' || s[end - 1] == '\t'))
+                    end--;
+                struct item *it = ARRAY_PUSH(ret, ret_n, ret_cap);
+                if (!it)
+                    return -ENOMEM;
+                *it = (struct item){s + start, end - start};
+            }
+            start = 0;
+            if (c == ']')
+                return 0;
+            continue;
+        }
+        if (depth == 0 && !start)
+            start = i;
+        if (c == '"')
+            in_str = true;
+        else if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return -EBADMSG;
+            depth--;
+        }
+    }
+    return -EBADMSG;
+}
+
+static int item_cmp(const void *x, const void *y)
+{
+    const struct item *a = x, *b = y;
+    if (a->n != b->n)
+        return a->n < b->n ? -1 : 1;
+    return memcmp(a->p, b->p, a->n);
+}
+
+/* Whether two JSON arrays hold the same items, in any order: the Engine lists some objects
+ * (networks) in an order of its own that changes from one answer to the next. */
+static bool same_items(const char *a, size_t alen, const char *b, size_t blen)
+{
+    struct item *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0, cx = 0, cy = 0;
+    bool same = split_items(a, alen, &x, &nx, &cx) == 0 &&
+                split_items(b, blen, &y, &ny, &cy) == 0 && nx == ny;
+    if (same && nx) {
+        qsort(x, nx, sizeof(*x), item_cmp);
+        qsort(y, ny, sizeof(*y), item_cmp);
+        for (size_t i = 0; i < nx && same; i++)
+            same = item_cmp(&x[i], &y[i]) == 0;
+    }
+    free(x);
+    free(y);
+    return same;
+}
+
+bool live_same(const struct live_state *a, const struct live_state *b)
+{
+    if (a->swarm_active != b->swarm_active || a->is_manager != b->is_manager ||
+        !streq(a->node_id ? a->node_id : "", b->node_id ? b->node_id : ""))
+        return false;
+    for (int i = 0; i < _LIVE_MAX; i++) {
+        if (!a->raw[i] != !b->raw[i])
+            return false;
+        if (!a->raw[i] ||
+            (a->raw_len[i] == b->raw_len[i] && memcmp(a->raw[i], b->raw[i], a->raw_len[i]) == 0))
+            continue;
+        if (!same_items(a->raw[i], a->raw_len[i], b->raw[i], b->raw_len[i]))
+            return false;
+    }
+    return true;
+}
+
+static void fill_obj(struct live_obj *o, enum spec_kind kind, json_t *item)
 {
     json_t *spec, *labels;
-    if (kind == OBJ_NETWORK) {
+    if (kind == SPEC_NETWORK) {
         /* networks carry no Spec: the object is its own spec */
         spec = item;
         labels = json_object_get(item, "Labels");
@@ -70,23 +185,23 @@ static void fill_obj(struct live_obj *o, enum obj_kind kind, json_t *item)
 
 static int build_objs(struct live_state *st)
 {
-    json_t *lists[] = {[OBJ_NETWORK] = st->networks,
-                       [OBJ_CONFIG] = st->configs,
-                       [OBJ_SECRET] = st->secrets,
-                       [OBJ_SERVICE] = st->services};
+    json_t *lists[] = {[SPEC_NETWORK] = st->networks,
+                       [SPEC_CONFIG] = st->configs,
+                       [SPEC_SECRET] = st->secrets,
+                       [SPEC_SERVICE] = st->services};
     size_t total = 0;
-    for (int k = 0; k < OBJ_KIND_MAX; k++)
+    for (int k = 0; k < _SPEC_KIND_MAX; k++)
         total += json_array_size(lists[k]);
     st->objs = calloc(total ? total : 1, sizeof(*st->objs));
     if (!st->objs)
         return -ENOMEM;
-    for (int k = 0; k < OBJ_KIND_MAX; k++) {
+    for (int k = 0; k < _SPEC_KIND_MAX; k++) {
         size_t i;
         json_t *item;
         json_array_foreach(lists[k], i, item)
         {
             struct live_obj *o = &st->objs[st->n_objs];
-            fill_obj(o, (enum obj_kind)k, item);
+            fill_obj(o, (enum spec_kind)k, item);
             if (o->name && o->id)
                 st->n_objs++;
         }
@@ -94,12 +209,46 @@ static int build_objs(struct live_state *st)
     return 0;
 }
 
+static const char *const list_names[_LIVE_MAX] = {
+    [LIVE_SERVICES] = "GET /services", [LIVE_NETWORKS] = "GET /networks",
+    [LIVE_CONFIGS] = "GET /configs",   [LIVE_SECRETS] = "GET /secrets",
+    [LIVE_TASKS] = "GET /tasks",
+};
+
+int live_parse(struct live_state *st, char *err, size_t errlen)
+{
+    if (st->parsed)
+        return 0;
+    json_t **slots[_LIVE_MAX] = {&st->services, &st->networks, &st->configs, &st->secrets,
+                                 &st->tasks};
+    for (int i = 0; i < _LIVE_MAX; i++) {
+        if (!st->raw[i])
+            continue; /* not read (not a manager): stays NULL, as an empty list */
+        json_error_t je;
+        json_t *j = json_loadb(st->raw[i], st->raw_len[i], 0, &je);
+        if (!json_is_array(j)) {
+            json_decref(j);
+            live_state_trim(st);
+            snprintf(err, errlen, "%s: expected a JSON array%s%s", list_names[i], j ? "" : ": ",
+                     j ? "" : je.text);
+            return -EBADMSG;
+        }
+        *slots[i] = j;
+    }
+    int r = build_objs(st);
+    if (r < 0) {
+        live_state_trim(st);
+        snprintf(err, errlen, "out of memory");
+        return r;
+    }
+    st->parsed = true;
+    return 0;
+}
+
 static void observe_done(struct observe *ob)
 {
     struct live_state *st = ob->st;
     int r = ob->err;
-    if (r == 0)
-        r = build_objs(st);
     if (r < 0) {
         st = live_state_free(st);
         if (!*ob->errmsg)
@@ -111,7 +260,7 @@ static void observe_done(struct observe *ob)
 
 struct list_ctx {
     struct observe *ob;
-    json_t **slot;
+    enum live_list which;
 };
 
 static void on_list(struct docker_result *res, void *userdata)
@@ -123,45 +272,39 @@ static void on_list(struct docker_result *res, void *userdata)
             ob->err = -EIO;
             snprintf(ob->errmsg, sizeof(ob->errmsg), "%s: %s", res->what, res->message);
         }
-    } else if (!json_is_array(res->body)) {
-        if (!ob->err) {
-            ob->err = -EBADMSG;
-            snprintf(ob->errmsg, sizeof(ob->errmsg), "%s: expected a JSON array", res->what);
-        }
     } else {
-        *lc->slot = docker_result_take_body(res);
+        /* Kept as received: the pass compares before it parses. */
+        char *raw = malloc(res->raw_len + 1);
+        if (raw) {
+            memcpy(raw, res->raw, res->raw_len);
+            raw[res->raw_len] = '\0';
+            ob->st->raw[lc->which] = raw;
+            ob->st->raw_len[lc->which] = res->raw_len;
+        } else if (!ob->err) {
+            ob->err = -ENOMEM;
+        }
     }
     free(lc);
     if (--ob->pending == 0)
         observe_done(ob);
 }
 
-static int start_list(struct observe *ob, int which)
+static int start_list(struct observe *ob, enum live_list which)
 {
-    struct live_state *st = ob->st;
-    json_t **slots[L_MAX] = {&st->services, &st->networks, &st->configs, &st->secrets, &st->tasks};
+    static const struct docker_call_opts raw = {.raw_body = true};
+    static const enum spec_kind kinds[_LIVE_MAX] = {
+        [LIVE_SERVICES] = SPEC_SERVICE,
+        [LIVE_NETWORKS] = SPEC_NETWORK,
+        [LIVE_CONFIGS] = SPEC_CONFIG,
+        [LIVE_SECRETS] = SPEC_SECRET,
+    };
     struct list_ctx *lc = malloc(sizeof(*lc));
     if (!lc)
         return -ENOMEM;
-    *lc = (struct list_ctx){ob, slots[which]};
-    struct docker_request *req = NULL;
-    switch (which) {
-    case L_SERVICES:
-        req = docker_services_list(ob->d, NULL, true, on_list, lc);
-        break;
-    case L_NETWORKS:
-        req = docker_networks_list(ob->d, NULL, on_list, lc);
-        break;
-    case L_CONFIGS:
-        req = docker_configs_list(ob->d, NULL, on_list, lc);
-        break;
-    case L_SECRETS:
-        req = docker_secrets_list(ob->d, NULL, on_list, lc);
-        break;
-    case L_TASKS:
-        req = docker_tasks_list(ob->d, NULL, on_list, lc);
-        break;
-    }
+    *lc = (struct list_ctx){ob, which};
+    struct docker_request *req =
+        which == LIVE_TASKS ? docker_tasks_list(ob->d, NULL, &raw, on_list, lc)
+                            : docker_object_list(ob->d, kinds[which], NULL, &raw, on_list, lc);
     if (!req) {
         free(lc);
         return -ENOMEM;
@@ -193,8 +336,8 @@ static void on_info(struct docker_result *res, void *userdata)
         return;
     }
     ob->pending = 1; /* held while starting, so no completion runs early */
-    for (int i = 0; i < L_MAX && !ob->err; i++)
-        if (start_list(ob, i) < 0)
+    for (int i = 0; i < _LIVE_MAX && !ob->err; i++)
+        if (start_list(ob, (enum live_list)i) < 0)
             ob->err = -ENOMEM;
     if (--ob->pending == 0)
         observe_done(ob);
@@ -221,7 +364,7 @@ int live_observe(struct docker *d, live_cb cb, void *userdata)
     return 0;
 }
 
-const struct live_obj *live_find(const struct live_state *st, enum obj_kind kind, const char *name)
+const struct live_obj *live_find(const struct live_state *st, enum spec_kind kind, const char *name)
 {
     for (size_t i = 0; i < st->n_objs; i++)
         if (st->objs[i].kind == kind && streq(st->objs[i].name, name))

@@ -4,23 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/buf.h"
 #include "lib/util.h"
 #include "reconciler/spec_diff.h"
 
 #define HASH_LABEL_PATH "Labels.io.axion.spec-hash"
-
-static const char *const kind_names[OBJ_KIND_MAX] = {
-    [OBJ_NETWORK] = "network",
-    [OBJ_CONFIG] = "config",
-    [OBJ_SECRET] = "secret",
-    [OBJ_SERVICE] = "service",
-};
-
-const char *obj_kind_name(enum obj_kind k)
-{
-    return k < OBJ_KIND_MAX ? kind_names[k] : "?";
-}
 
 const char *plan_action_name(enum plan_action a)
 {
@@ -61,27 +50,25 @@ static bool streq_null(const char *a, const char *b)
     return a && b && streq(a, b);
 }
 
-static struct plan_step *plan_add(struct plan *p, enum plan_action a, enum obj_kind kind,
+static struct plan_step *plan_add(struct plan *p, enum plan_action a, enum spec_kind kind,
                                   const char *name, const char *stack)
 {
-    struct plan_step *n = realloc(p->steps, (p->n + 1) * sizeof(*n));
-    if (!n)
+    struct plan_step *s = ARRAY_PUSH(&p->steps, &p->n, &p->cap);
+    if (!s)
         return NULL;
-    p->steps = n;
-    struct plan_step *s = &p->steps[p->n];
     *s = (struct plan_step){.action = a, .kind = kind};
     s->name = strdup(name);
     s->stack = stack ? strdup(stack) : NULL;
     if (!s->name || (stack && !s->stack)) {
         free(s->name);
         free(s->stack);
+        p->n--;
         return NULL;
     }
-    p->n++;
     if (a == PLAN_REMOVE)
-        s->phase = kind == OBJ_SERVICE ? PHASE_REMOVE_SERVICES : PHASE_REMOVE_DEPS;
+        s->phase = kind == SPEC_SERVICE ? PHASE_REMOVE_SERVICES : PHASE_REMOVE_DEPS;
     else
-        s->phase = kind == OBJ_SERVICE ? PHASE_SERVICES : PHASE_DEPS;
+        s->phase = kind == SPEC_SERVICE ? PHASE_SERVICES : PHASE_DEPS;
     return s;
 }
 
@@ -93,7 +80,7 @@ static int set_str(char **dst, const char *v)
     return *dst ? 0 : -ENOMEM;
 }
 
-static const struct live_obj *find_live(const struct plan_input *in, enum obj_kind k,
+static const struct live_obj *find_live(const struct plan_input *in, enum spec_kind k,
                                         const char *name)
 {
     for (size_t i = 0; i < in->n_live; i++)
@@ -102,7 +89,7 @@ static const struct live_obj *find_live(const struct plan_input *in, enum obj_ki
     return NULL;
 }
 
-static bool desired_has(const struct plan_input *in, enum obj_kind k, const char *name)
+static bool desired_has(const struct plan_input *in, enum spec_kind k, const char *name)
 {
     for (size_t i = 0; i < in->n_desired; i++)
         if (in->desired[i].kind == k && streq(in->desired[i].name, name))
@@ -115,7 +102,7 @@ static const char *network_name(void *ud, const char *id)
 {
     const struct plan_input *in = ud;
     for (size_t i = 0; i < in->n_live; i++)
-        if (in->live[i].kind == OBJ_NETWORK && streq(in->live[i].id, id))
+        if (in->live[i].kind == SPEC_NETWORK && streq(in->live[i].id, id))
             return in->live[i].name;
     return NULL;
 }
@@ -141,7 +128,7 @@ static int plan_desired(const struct plan_input *in, const struct desired_obj *d
     }
     /* Networks, configs and secrets are immutable in Swarm: configs and secrets are
      * content-addressed, so a change is a new name; existing ones are in sync. */
-    if (d->kind != OBJ_SERVICE) {
+    if (d->kind != SPEC_SERVICE) {
         p->n_noop++;
         return 0;
     }
@@ -272,43 +259,45 @@ void plan_release(struct plan *p)
 
 /* --- output -------------------------------------------------------------------------------- */
 
-int plan_format_text(const struct plan *p, FILE *out)
+int plan_format_text(const struct plan *p, struct buf *out)
 {
     size_t create = 0, update = 0, remove = 0, conflict = 0;
-    for (size_t i = 0; i < p->n; i++) {
+    int r = 0;
+    for (size_t i = 0; i < p->n && r == 0; i++) {
         const struct plan_step *s = &p->steps[i];
+        const char *kind = spec_kind_to_string(s->kind);
         switch (s->action) {
         case PLAN_CREATE:
             create++;
-            fprintf(out, "+ create %s %s\n", obj_kind_name(s->kind), s->name);
+            r = buf_printf(out, "+ create %s %s\n", kind, s->name);
             break;
         case PLAN_UPDATE:
             update++;
-            fprintf(out, "~ update %s %s (%s, %s)\n", obj_kind_name(s->kind), s->name, s->reason,
-                    s->rolls_tasks ? "rolls tasks" : "in place");
-            for (size_t j = 0; j < s->n_fields; j++)
-                fprintf(out, "    ~ %s\n", s->fields[j]);
+            r = buf_printf(out, "~ update %s %s (%s, %s)\n", kind, s->name, s->reason,
+                           s->rolls_tasks ? "rolls tasks" : "in place");
+            for (size_t j = 0; j < s->n_fields && r == 0; j++)
+                r = buf_printf(out, "    ~ %s\n", s->fields[j]);
             break;
         case PLAN_REMOVE:
             remove++;
-            fprintf(out, "- remove %s %s\n", obj_kind_name(s->kind), s->name);
+            r = buf_printf(out, "- remove %s %s\n", kind, s->name);
             break;
         case PLAN_CONFLICT:
             conflict++;
-            fprintf(out, "! conflict %s %s: %s\n", obj_kind_name(s->kind), s->name, s->reason);
+            r = buf_printf(out, "! conflict %s %s: %s\n", kind, s->name, s->reason);
             break;
         case PLAN_NOOP:
             break;
         }
     }
-    if (create + update + remove == 0)
-        fprintf(out, "No changes. %zu objects in sync.\n", p->n_noop);
-    else
-        fprintf(out, "Plan: %zu to create, %zu to update, %zu to remove, %zu in sync.\n", create,
-                update, remove, p->n_noop);
-    if (conflict)
-        fprintf(out, "%zu conflicting objects left alone.\n", conflict);
-    return ferror(out) ? -EIO : 0;
+    if (r == 0 && create + update + remove == 0)
+        r = buf_printf(out, "No changes. %zu objects in sync.\n", p->n_noop);
+    else if (r == 0)
+        r = buf_printf(out, "Plan: %zu to create, %zu to update, %zu to remove, %zu in sync.\n",
+                       create, update, remove, p->n_noop);
+    if (r == 0 && conflict)
+        r = buf_printf(out, "%zu conflicting objects left alone.\n", conflict);
+    return r < 0 ? r : 0;
 }
 
 json_t *plan_to_json(const struct plan *p)
@@ -322,9 +311,9 @@ json_t *plan_to_json(const struct plan *p)
         for (size_t j = 0; fields && j < s->n_fields; j++)
             json_array_append_new(fields, json_string(s->fields[j]));
         json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:b, s:o*}", "action",
-                              plan_action_name(s->action), "kind", obj_kind_name(s->kind), "name",
-                              s->name, "stack", s->stack, "reason", s->reason, "rolls_tasks",
-                              s->rolls_tasks, "fields", fields);
+                              plan_action_name(s->action), "kind", spec_kind_to_string(s->kind),
+                              "name", s->name, "stack", s->stack, "reason", s->reason,
+                              "rolls_tasks", s->rolls_tasks, "fields", fields);
         if (!o || json_array_append_new(steps, o) < 0) {
             json_decref(steps);
             return NULL;

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
-enum obj_kind { OBJ_NETWORK, OBJ_CONFIG, OBJ_SECRET, OBJ_SERVICE, OBJ_KIND_MAX };
+#include "compose/spec.h"
+#include "lib/buf.h"
 
 enum plan_action {
     PLAN_NOOP,
@@ -31,7 +31,7 @@ enum plan_phase {
 };
 
 struct desired_obj {
-    enum obj_kind kind;
+    enum spec_kind kind;
     const char *stack;
     const char *name;
     json_t *spec; /* the Engine API create body (borrowed) */
@@ -39,7 +39,7 @@ struct desired_obj {
 };
 
 struct live_obj {
-    enum obj_kind kind;
+    enum spec_kind kind;
     const char *id;
     const char *name;
     uint64_t version;  /* Version.Index, for optimistic concurrency */
@@ -75,7 +75,7 @@ struct plan_input {
 
 struct plan_step {
     enum plan_action action;
-    enum obj_kind kind;
+    enum spec_kind kind;
     enum plan_phase phase;
     char *name;
     char *stack;
@@ -93,6 +93,7 @@ struct plan {
     struct plan_step *steps;
     size_t n;
     size_t n_noop; /* objects already in sync */
+    size_t cap;    /* room in steps (lib/array.h) */
 };
 
 /* Computes the plan. Returns 0, or -ENOMEM. Steps come sorted by phase, then kind, name. */
@@ -106,8 +107,9 @@ size_t plan_changes(const struct plan *p);
 bool plan_field_rolls_tasks(const char *path);
 
 const char *plan_action_name(enum plan_action a);
-const char *obj_kind_name(enum obj_kind k);
 
-/* Renders the plan for people (`+ create`, `~ update`, `- remove`) or as JSON. */
-int plan_format_text(const struct plan *p, FILE *out);
+/* Renders the plan for people (`+ create`, `~ update`, `- remove`, then a summary line) into
+ * out: 0, or -ENOMEM/-EMSGSIZE (the buffer freed itself); or as JSON (NULL: out of memory).
+ * Pure: printing is the caller's. */
+int plan_format_text(const struct plan *p, struct buf *out);
 json_t *plan_to_json(const struct plan *p);

@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include "drivers/docker/docker_api.h"
+#include "lib/array.h"
+#include "lib/backoff.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -14,14 +16,14 @@
 #include "reconciler/live.h"
 
 #define DEBOUNCE_S         0.15 /* Docker events and wake-ups within this window make one pass */
-#define CONVERGE_WATCH_S   1.0  /* re-check period while a stack is progressing */
-#define BACKOFF_MIN_MS     1000
-#define BACKOFF_MAX_MS     60000
-#define DEGRADED_FAILURES  3 /* failed tasks of a service before the stack is degraded */
+#define CONVERGE_WATCH_S   1.0  /* re-check period while something is settling */
+#define SETTLE_PASSES      2    /* passes in a row that see nothing change end the watch */
+#define DEGRADED_FAILURES  3    /* failed tasks of a service before the stack is degraded */
 #define OBSERVE_BACKOFF_MS 2000
 
-struct backoff {
-    enum obj_kind kind;
+/* An object whose last step failed: it waits for its backoff before it is tried again. */
+struct retry {
+    enum spec_kind kind;
     char *name;
     char *stack;
     char *error; /* the last failure, for the stack's status while it waits */
@@ -30,12 +32,14 @@ struct backoff {
 };
 
 struct pass {
-    struct desired_state ds;
     struct live_state *live;
     struct plan plan;
     bool *skip;
     int64_t *apply_ids; /* per desired stack, 0 when nothing applied */
     struct apply_run *apply;
+    bool same;     /* desired and live as the previous pass saw them */
+    size_t sent;   /* steps sent to the Engine */
+    bool complete; /* planned, applied and recorded: its verdicts stand */
 };
 
 struct idle_waiter {
@@ -59,22 +63,29 @@ struct reconciler {
 
     struct pass *pass; /* the running pass, or NULL */
     bool again;        /* a trigger came during the pass */
-    bool watch;        /* something is progressing: look again soon */
 
-    struct backoff *backoff;
-    size_t n_backoff;
+    /* Kept across passes. */
+    struct desired_state desired; /* the compiled stacks (desired.h) */
+    uint64_t desired_seen;        /* desired.version the last pass planned with */
+    struct live_state *last_live; /* the last observation (unparsed), to compare with */
+    bool last_clean;              /* the last full pass planned no change */
+    bool progressing;             /* a stack was not settled at the last full pass */
+    unsigned quiet;               /* passes in a row that saw nothing change */
+
+    struct retry *retries;
+    size_t n_retries, cap_retries;
+    uint64_t rng;
     char **prev_services; /* services that existed at the previous observation */
     size_t n_prev;
 
     struct idle_waiter *waiters;
-    size_t n_waiters;
+    size_t n_waiters, cap_waiters;
 
     /* one-pass mode */
     bool once;
-    FILE *out;
-    bool json;
-    size_t changes;
+    struct reconciler_result *result_out;
     int result;
+    char err[1024];
 };
 
 static int64_t now_ms(void)
@@ -88,7 +99,7 @@ static void event(struct reconciler *r, enum log_level lvl, const char *stack, c
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Says what happened: in the log and in the store's event ring (what `axion-agent events`
- * shows). A one-pass CLI run only logs. */
+ * shows). A dry run only logs. */
 static void event(struct reconciler *r, enum log_level lvl, const char *stack, const char *object,
                   const char *fmt, ...)
 {
@@ -108,65 +119,71 @@ static void event(struct reconciler *r, enum log_level lvl, const char *stack, c
     }
 }
 
-/* --- backoff ------------------------------------------------------------------------------- */
+/* A failure of the pass (one-pass mode: what reconciler_run_once returns), logged. */
+static void pass_error(struct reconciler *r, int e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static struct backoff *backoff_find(struct reconciler *r, enum obj_kind kind, const char *name)
+static void pass_error(struct reconciler *r, int e, const char *fmt, ...)
 {
-    for (size_t i = 0; i < r->n_backoff; i++)
-        if (r->backoff[i].kind == kind && streq(r->backoff[i].name, name))
-            return &r->backoff[i];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof(r->err), fmt, ap);
+    va_end(ap);
+    log_error("%s", r->err);
+    r->result = e;
+}
+
+/* --- retries ------------------------------------------------------------------------------- */
+
+static struct retry *retry_find(struct reconciler *r, enum spec_kind kind, const char *name)
+{
+    for (size_t i = 0; i < r->n_retries; i++)
+        if (r->retries[i].kind == kind && streq(r->retries[i].name, name))
+            return &r->retries[i];
     return NULL;
 }
 
-static void backoff_clear(struct reconciler *r, enum obj_kind kind, const char *name)
+static void retry_clear(struct reconciler *r, enum spec_kind kind, const char *name)
 {
-    struct backoff *b = backoff_find(r, kind, name);
+    struct retry *b = retry_find(r, kind, name);
     if (!b)
         return;
     free(b->name);
     free(b->stack);
     free(b->error);
-    *b = r->backoff[--r->n_backoff];
+    *b = r->retries[--r->n_retries];
 }
 
-/* Exponential: 1 s, 2 s, 4 s, ... up to 60 s, with ±20 % jitter. Returns the delay. */
-static int64_t backoff_fail(struct reconciler *r, const struct plan_step *st, const char *error)
+/* Counts a failure of the step's object; returns the delay before it is tried again. */
+static int64_t retry_fail(struct reconciler *r, const struct plan_step *st, const char *error)
 {
-    struct backoff *b = backoff_find(r, st->kind, st->name);
+    static const struct backoff_policy policy = BACKOFF_POLICY_RECONCILE;
+    struct retry *b = retry_find(r, st->kind, st->name);
     if (!b) {
-        struct backoff *n = realloc(r->backoff, (r->n_backoff + 1) * sizeof(*n));
         char *dup = strdup(st->name);
-        if (!n || !dup) {
+        b = dup ? ARRAY_PUSH(&r->retries, &r->n_retries, &r->cap_retries) : NULL;
+        if (!b) {
             free(dup);
-            if (n)
-                r->backoff = n;
-            return BACKOFF_MIN_MS;
+            return (int64_t)policy.initial_ms;
         }
-        r->backoff = n;
-        b = &r->backoff[r->n_backoff++];
-        *b = (struct backoff){.kind = st->kind, .name = dup};
+        *b = (struct retry){.kind = st->kind, .name = dup};
     }
     free(b->stack);
     free(b->error);
     b->stack = st->stack ? strdup(st->stack) : NULL;
     b->error = error ? strdup(error) : NULL;
     b->failures++;
-    int64_t delay = BACKOFF_MIN_MS;
-    for (unsigned i = 1; i < b->failures && delay < BACKOFF_MAX_MS; i++)
-        delay *= 2;
-    if (delay > BACKOFF_MAX_MS)
-        delay = BACKOFF_MAX_MS;
-    delay = delay * (80 + rand() % 41) / 100;
+    int64_t delay = (int64_t)backoff_delay_ms(&policy, b->failures, backoff_random(&r->rng));
     b->not_before = now_ms() + delay;
     return delay;
 }
 
 /* The last failure of an object of this stack that waits for its retry, or NULL. */
-static const char *backoff_stack_error(struct reconciler *r, const char *stack)
+static const char *retry_stack_error(struct reconciler *r, const char *stack)
 {
-    for (size_t i = 0; i < r->n_backoff; i++)
-        if (r->backoff[i].stack && streq(r->backoff[i].stack, stack))
-            return r->backoff[i].error ? r->backoff[i].error : "failed; retrying";
+    for (size_t i = 0; i < r->n_retries; i++)
+        if (r->retries[i].stack && streq(r->retries[i].stack, stack))
+            return r->retries[i].error ? r->retries[i].error : "failed; retrying";
     return NULL;
 }
 
@@ -175,9 +192,9 @@ static void schedule_retry(struct reconciler *r)
     if (r->once)
         return;
     int64_t soonest = 0;
-    for (size_t i = 0; i < r->n_backoff; i++)
-        if (!soonest || r->backoff[i].not_before < soonest)
-            soonest = r->backoff[i].not_before;
+    for (size_t i = 0; i < r->n_retries; i++)
+        if (!soonest || r->retries[i].not_before < soonest)
+            soonest = r->retries[i].not_before;
     ev_timer_stop(r->loop, &r->retry);
     if (!soonest)
         return;
@@ -336,13 +353,13 @@ static bool live_has_stack(const struct live_state *live, const char *agent, con
 }
 
 /* The verdict for each stack from what was observed (no change pending for it). */
-static void stack_status(struct reconciler *r, struct pass *p, const struct desired_stack *s,
+static void stack_status(struct reconciler *r, const struct pass *p, const struct desired_stack *s,
                          bool changed, const char *apply_error)
 {
     if (s->removed) {
         if (live_has_stack(p->live, r->agent_id, s->name)) {
             set_status(r, s->name, STORE_STATE_PROGRESSING, "removing", NULL);
-            r->watch = true;
+            r->progressing = true;
             return;
         }
         int e = store_delete_stack(r->store, s->name, s->generation);
@@ -357,7 +374,7 @@ static void stack_status(struct reconciler *r, struct pass *p, const struct desi
     }
     /* A failed step keeps the stack failed until it succeeds: no flapping meanwhile. */
     if (!apply_error)
-        apply_error = backoff_stack_error(r, s->name);
+        apply_error = retry_stack_error(r, s->name);
     if (apply_error) {
         set_status(r, s->name, STORE_STATE_FAILED, apply_error, NULL);
         return; /* the retry timer brings the next pass */
@@ -398,7 +415,7 @@ static void stack_status(struct reconciler *r, struct pass *p, const struct desi
     if (changed && state == STORE_STATE_CONVERGED)
         state = STORE_STATE_PROGRESSING; /* just changed: let the next look say */
     if (state != STORE_STATE_CONVERGED)
-        r->watch = true;
+        r->progressing = true;
     set_status(r, s->name, state, reason.data, services);
     buf_release(&reason);
     json_decref(services);
@@ -413,7 +430,6 @@ static void pass_free(struct pass *p)
     apply_free(p->apply);
     plan_release(&p->plan);
     live_state_free(p->live);
-    desired_release(&p->ds);
     free(p->skip);
     free(p->apply_ids);
     free(p);
@@ -430,7 +446,7 @@ static void remember_services(struct reconciler *r, const struct live_state *liv
     if (!r->prev_services)
         return;
     for (size_t i = 0; i < live->n_objs; i++)
-        if (live->objs[i].kind == OBJ_SERVICE && live->objs[i].managed)
+        if (live->objs[i].kind == SPEC_SERVICE && live->objs[i].managed)
             r->prev_services[r->n_prev++] = strdup(live->objs[i].name);
 }
 
@@ -445,8 +461,27 @@ static bool existed_before(struct reconciler *r, const char *name)
 static void pass_finish(struct reconciler *r)
 {
     struct pass *p = r->pass;
-    if (p && p->live)
-        remember_services(r, p->live);
+    bool watch = false;
+    if (p && p->complete) {
+        /* Its verdicts stand: keep what the next pass compares with. */
+        r->quiet = p->same && p->sent == 0 ? r->quiet + 1 : 0;
+        watch = r->progressing || r->quiet < SETTLE_PASSES;
+        r->desired_seen = r->desired.version;
+        if (p->live->parsed)
+            remember_services(r, p->live);
+        live_state_trim(p->live);
+        live_state_free(r->last_live);
+        r->last_live = TAKE_PTR(p->live);
+    } else {
+        /* Failed or cut short: the next pass looks at everything again. */
+        r->last_clean = false;
+        r->quiet = 0;
+        r->last_live = live_state_free(r->last_live);
+    }
+    if (p && r->once && r->result_out) {
+        r->result_out->plan = p->plan;
+        p->plan = (struct plan){0};
+    }
     pass_free(p);
     r->pass = NULL;
     schedule_retry(r);
@@ -457,40 +492,24 @@ static void pass_finish(struct reconciler *r)
     if (r->again) {
         r->again = false;
         schedule(r, DEBOUNCE_S);
-    } else if (r->watch) {
+    } else if (watch) {
         schedule(r, CONVERGE_WATCH_S);
     }
     size_t n = r->n_waiters;
     struct idle_waiter *w = r->waiters;
     r->waiters = NULL;
-    r->n_waiters = 0;
+    r->n_waiters = r->cap_waiters = 0;
     for (size_t i = 0; i < n; i++)
         w[i].cb(w[i].userdata);
     free(w);
 }
 
-static void print_plan(struct reconciler *r, const struct plan *plan)
-{
-    if (!r->out)
-        return;
-    if (r->json) {
-        json_t *j = plan_to_json(plan);
-        if (j) {
-            json_dumpf(j, r->out, JSON_INDENT(2));
-            fputc('\n', r->out);
-            json_decref(j);
-        }
-    } else {
-        plan_format_text(plan, r->out);
-    }
-}
-
 static void announce_step(struct reconciler *r, const struct plan_step *s)
 {
-    const char *kind = obj_kind_name(s->kind);
+    const char *kind = spec_kind_to_string(s->kind);
     switch (s->action) {
     case PLAN_CREATE:
-        if (s->kind == OBJ_SERVICE && existed_before(r, s->name))
+        if (s->kind == SPEC_SERVICE && existed_before(r, s->name))
             event(r, LOG_LEVEL_WARN, s->stack, s->name,
                   "drift: %s %s was removed outside axion; recreating it", kind, s->name);
         else
@@ -542,9 +561,10 @@ static char *stack_plan_json(const struct plan *plan, const char *stack)
 
 static void after_apply(struct reconciler *r, struct pass *p)
 {
-    /* Outcomes: backoff, events, the applies record, then status per stack. */
-    for (size_t si = 0; si < p->ds.n_stacks; si++) {
-        const struct desired_stack *s = &p->ds.stacks[si];
+    /* Outcomes: retries, events, the applies record, then status per stack. */
+    r->progressing = false;
+    for (size_t si = 0; si < r->desired.n_stacks; si++) {
+        const struct desired_stack *s = &r->desired.stacks[si];
         bool changed = false;
         const char *first_error = NULL;
         for (size_t i = 0; i < p->plan.n; i++) {
@@ -559,12 +579,12 @@ static void after_apply(struct reconciler *r, struct pass *p)
             const struct apply_outcome *o = apply_outcome(p->apply, i);
             changed = true;
             if (o->r == 0) {
-                backoff_clear(r, st->kind, st->name);
+                retry_clear(r, st->kind, st->name);
                 continue;
             }
-            int64_t delay = backoff_fail(r, st, o->error);
+            int64_t delay = retry_fail(r, st, o->error);
             event(r, LOG_LEVEL_ERROR, s->name, st->name, "failed to %s %s %s: %s; retry in %.1fs",
-                  plan_action_name(st->action), obj_kind_name(st->kind), st->name, o->error,
+                  plan_action_name(st->action), spec_kind_to_string(st->kind), st->name, o->error,
                   (double)delay / 1000.0);
             if (!first_error)
                 first_error = o->error;
@@ -581,8 +601,10 @@ static void after_apply(struct reconciler *r, struct pass *p)
         }
         stack_status(r, p, s, changed, first_error);
     }
-    if (r->once)
-        r->changes = apply_failed(p->apply);
+    if (r->once && r->result_out)
+        r->result_out->failed = apply_failed(p->apply);
+    r->last_clean = plan_changes(&p->plan) == 0;
+    p->complete = true;
 }
 
 static void on_applied(struct apply_run *run, void *userdata)
@@ -591,12 +613,10 @@ static void on_applied(struct apply_run *run, void *userdata)
     struct pass *p = r->pass;
     p->apply = run;
     after_apply(r, p);
-    if (!r->once)
-        r->watch = true; /* something changed: watch it converge */
     pass_finish(r);
 }
 
-static const char *lookup_live(void *userdata, enum obj_kind kind, const char *name)
+static const char *lookup_live(void *userdata, enum spec_kind kind, const char *name)
 {
     struct reconciler *r = userdata;
     const struct live_obj *o =
@@ -604,100 +624,71 @@ static const char *lookup_live(void *userdata, enum obj_kind kind, const char *n
     return o ? o->id : NULL;
 }
 
-static void on_live(int e, struct live_state *live, const char *err, void *userdata)
+static void plan_and_apply(struct reconciler *r, struct pass *p)
 {
-    struct reconciler *r = userdata;
-    struct pass *p = r->pass;
+    struct live_state *live = p->live;
+    char perr[256];
+    int e = live_parse(live, perr, sizeof(perr));
     if (e < 0) {
-        log_error("cannot read the Swarm's state: %s", err);
-        if (r->once) {
-            if (r->out)
-                fprintf(stderr, "axion-agent: cannot read the Swarm's state: %s\n", err);
-            r->result = e;
-        } else {
-            ev_timer_stop(r->loop, &r->kick);
-            ev_timer_set(&r->kick, OBSERVE_BACKOFF_MS / 1000.0, 0.);
-            ev_timer_start(r->loop, &r->kick);
-        }
+        pass_error(r, e, "cannot read the Swarm's state: %s", perr);
         pass_finish(r);
         return;
     }
-    p->live = live;
-
-    if (!live->is_manager) {
-        const char *why = live->swarm_active ? "node is not a manager" : "node is not in a swarm";
-        for (size_t i = 0; i < p->ds.n_stacks; i++)
-            if (!p->ds.stacks[i].removed)
-                set_status(r, p->ds.stacks[i].name, STORE_STATE_PENDING, why, NULL);
-        if (r->once) {
-            if (r->out)
-                fprintf(r->out, "Pending: %s; no services can be managed here.\n", why);
-            r->changes = 0;
-        }
-        pass_finish(r);
-        return;
-    }
-
+    const struct desired_state *ds = &r->desired;
     struct plan_input in = {
-        .desired = p->ds.objs,
-        .n_desired = p->ds.n_objs,
+        .desired = ds->objs,
+        .n_desired = ds->n_objs,
         .live = live->objs,
         .n_live = live->n_objs,
         .agent_id = r->agent_id,
         .only_stack = r->only_stack,
-        .frozen_stacks = p->ds.frozen,
-        .n_frozen = p->ds.n_frozen,
-        .known_stacks = p->ds.known,
-        .n_known = p->ds.n_known,
+        .frozen_stacks = ds->frozen,
+        .n_frozen = ds->n_frozen,
+        .known_stacks = ds->known,
+        .n_known = ds->n_known,
         .prune = r->opts.prune,
-        .removed_stacks = p->ds.removed,
-        .n_removed = p->ds.n_removed,
+        .removed_stacks = ds->removed,
+        .n_removed = ds->n_removed,
     };
     e = plan_compute(&in, &p->plan);
     if (e < 0) {
-        log_errno(e, "failed to compute the plan");
-        r->result = e;
+        pass_error(r, e, "failed to compute the plan: %s", strerror(-e));
         pass_finish(r);
         return;
     }
     if (r->once && r->opts.dry_run) {
-        print_plan(r, &p->plan);
-        r->changes = plan_changes(&p->plan);
         pass_finish(r);
         return;
     }
 
     p->skip = calloc(p->plan.n + 1, sizeof(bool));
-    p->apply_ids = calloc(p->ds.n_stacks + 1, sizeof(int64_t));
+    p->apply_ids = calloc(ds->n_stacks + 1, sizeof(int64_t));
     if (!p->skip || !p->apply_ids) {
-        r->result = -ENOMEM;
+        pass_error(r, -ENOMEM, "out of memory");
         pass_finish(r);
         return;
     }
     int64_t now = now_ms();
-    size_t to_apply = 0;
     for (size_t i = 0; i < p->plan.n; i++) {
         const struct plan_step *s = &p->plan.steps[i];
         if (s->action == PLAN_NOOP || s->action == PLAN_CONFLICT) {
             p->skip[i] = true;
             if (s->action == PLAN_CONFLICT && !r->once)
-                log_warnx("%s %s left alone: %s", obj_kind_name(s->kind), s->name, s->reason);
+                log_warnx("%s %s left alone: %s", spec_kind_to_string(s->kind), s->name, s->reason);
             continue;
         }
-        const struct backoff *b = backoff_find(r, s->kind, s->name);
+        const struct retry *b = retry_find(r, s->kind, s->name);
         if (b && b->not_before > now && !r->once) {
             p->skip[i] = true; /* waits for its retry timer */
             continue;
         }
-        to_apply++;
+        p->sent++;
         announce_step(r, s);
     }
-    if (r->once)
-        print_plan(r, &p->plan);
 
     /* One applies record per stack that changes. */
-    for (size_t si = 0; si < p->ds.n_stacks && to_apply; si++) {
-        const struct desired_stack *s = &p->ds.stacks[si];
+    for (size_t si = 0; si < ds->n_stacks && p->sent; si++) {
+        const struct desired_stack *s = &ds->stacks[si];
         for (size_t i = 0; i < p->plan.n; i++)
             if (!p->skip[i] && p->plan.steps[i].stack && streq(p->plan.steps[i].stack, s->name)) {
                 if (store_apply_begin(r->store, s->name, s->generation, &p->apply_ids[si]) < 0)
@@ -709,9 +700,51 @@ static void on_live(int e, struct live_state *live, const char *err, void *userd
     e = apply_start(r->docker, &p->plan, p->skip, r->opts.concurrency, lookup_live, on_applied, r,
                     &run);
     if (e < 0) {
-        r->result = e;
+        pass_error(r, e, "failed to apply the plan: %s", strerror(-e));
         pass_finish(r);
     }
+}
+
+static void on_live(int e, struct live_state *live, const char *err, void *userdata)
+{
+    struct reconciler *r = userdata;
+    struct pass *p = r->pass;
+    if (e < 0) {
+        pass_error(r, e, "cannot read the Swarm's state: %s", err);
+        if (!r->once) {
+            ev_timer_stop(r->loop, &r->kick);
+            ev_timer_set(&r->kick, OBSERVE_BACKOFF_MS / 1000.0, 0.);
+            ev_timer_start(r->loop, &r->kick);
+        }
+        pass_finish(r);
+        return;
+    }
+    p->live = live;
+    p->same =
+        r->desired.version == r->desired_seen && r->last_live && live_same(r->last_live, live);
+
+    if (!live->is_manager) {
+        const char *why = live->swarm_active ? "node is not a manager" : "node is not in a swarm";
+        for (size_t i = 0; i < r->desired.n_stacks; i++)
+            if (!r->desired.stacks[i].removed)
+                set_status(r, r->desired.stacks[i].name, STORE_STATE_PENDING, why, NULL);
+        if (r->once && r->result_out)
+            r->result_out->pending = why;
+        r->progressing = false;
+        r->last_clean = false;
+        p->complete = true;
+        pass_finish(r);
+        return;
+    }
+    /* Nothing changed since a pass that found nothing to do, and nothing waits for a retry:
+     * its plan and its verdicts stand. Nothing to parse, plan or record. */
+    if (p->same && r->last_clean && r->n_retries == 0 && !r->once) {
+        log_debug("reconcile: nothing changed since the last pass");
+        p->complete = true;
+        pass_finish(r);
+        return;
+    }
+    plan_and_apply(r, p);
 }
 
 static void pass_start(struct reconciler *r)
@@ -726,19 +759,21 @@ static void pass_start(struct reconciler *r)
         return;
     }
     r->pass = p;
-    r->watch = false;
     char err[512] = "";
     struct desired_opts dopts = {.agent_id = r->agent_id, .policy = r->opts.policy};
-    int e = desired_load(r->store, &dopts, &p->ds, err, sizeof(err));
+    uint64_t compiles = r->desired.compiles;
+    int e = desired_refresh(&r->desired, r->store, &dopts, err, sizeof(err));
     if (e < 0) {
-        log_error("cannot load desired state: %s", err);
-        r->result = e;
+        pass_error(r, e, "cannot load desired state: %s", err);
         pass_finish(r);
         return;
     }
+    if (r->desired.compiles != compiles)
+        log_debug("reconcile: %llu stacks compiled",
+                  (unsigned long long)(r->desired.compiles - compiles));
     e = live_observe(r->docker, on_live, r);
     if (e < 0) {
-        r->result = e;
+        pass_error(r, e, "cannot read the Swarm's state: %s", strerror(-e));
         pass_finish(r);
     }
 }
@@ -769,7 +804,7 @@ int reconciler_new(struct ev_loop *loop, struct store *store, struct docker *doc
     ev_timer_init(&r->resync, on_resync, 0., 0.);
     ev_timer_init(&r->retry, on_retry, 0., 0.);
     r->kick.data = r->resync.data = r->retry.data = r;
-    srand((unsigned)now_ms());
+    r->rng = 0; /* seeded from the clock at the first draw */
     *ret = r;
     return 0;
 }
@@ -783,12 +818,14 @@ struct reconciler *reconciler_free(struct reconciler *r)
     ev_timer_stop(r->loop, &r->retry);
     docker_events_close(r->events);
     pass_free(r->pass);
-    for (size_t i = 0; i < r->n_backoff; i++) {
-        free(r->backoff[i].name);
-        free(r->backoff[i].stack);
-        free(r->backoff[i].error);
+    desired_release(&r->desired);
+    live_state_free(r->last_live);
+    for (size_t i = 0; i < r->n_retries; i++) {
+        free(r->retries[i].name);
+        free(r->retries[i].stack);
+        free(r->retries[i].error);
     }
-    free(r->backoff);
+    free(r->retries);
     for (size_t i = 0; i < r->n_prev; i++)
         free(r->prev_services[i]);
     free(r->prev_services);
@@ -829,27 +866,37 @@ void reconciler_when_idle(struct reconciler *r, void (*cb)(void *), void *userda
         cb(userdata);
         return;
     }
-    struct idle_waiter *n = realloc(r->waiters, (r->n_waiters + 1) * sizeof(*n));
-    if (!n) {
+    struct idle_waiter *w = ARRAY_PUSH(&r->waiters, &r->n_waiters, &r->cap_waiters);
+    if (!w) {
         cb(userdata);
         return;
     }
-    r->waiters = n;
-    r->waiters[r->n_waiters++] = (struct idle_waiter){cb, userdata};
+    *w = (struct idle_waiter){cb, userdata};
 }
 
-int reconciler_run_once(struct reconciler *r, FILE *out, bool json, size_t *ret_changes)
+int reconciler_run_once(struct reconciler *r, struct reconciler_result *ret, char *err,
+                        size_t errlen)
 {
+    struct reconciler_result res = {.dry_run = r->opts.dry_run};
     r->once = true;
-    r->out = out;
-    r->json = json;
+    r->result_out = &res;
     r->result = 0;
-    r->changes = 0;
+    *r->err = '\0';
     pass_start(r);
     while (r->pass)
         ev_run(r->loop, EVRUN_ONCE);
-    if (r->result < 0)
+    r->result_out = NULL;
+    if (r->result < 0) {
+        snprintf(err, errlen, "%s", *r->err ? r->err : strerror(-r->result));
+        reconciler_result_release(&res);
         return r->result;
-    *ret_changes = r->changes;
+    }
+    *ret = res;
     return 0;
+}
+
+void reconciler_result_release(struct reconciler_result *res)
+{
+    plan_release(&res->plan);
+    *res = (struct reconciler_result){0};
 }

@@ -1,17 +1,19 @@
-/* reconciler: the loop. A pass loads desired state from the store, observes the live Swarm,
- * computes the plan, applies it, and records what happened (applies, events, stack status).
+/* reconciler: the loop. A pass brings the desired state up to date with the store (compiling
+ * only the stacks whose input changed, desired.h), observes the live Swarm, computes the plan,
+ * applies it, and records what happened (applies, events, stack status).
  *
  * Triggers only mark work and schedule a pass: a desired-state change (reconciler_trigger),
  * Docker events (debounced), a periodic resync, retry timers (per-object backoff), and a full
  * resync after the events stream reconnects. One pass runs at a time; a trigger during a pass
- * schedules another one after it. While a stack is progressing, passes repeat every second to
- * watch it converge (read-only when nothing differs). */
+ * schedules another one after it. While something is settling (a stack progressing, or a change
+ * less than two quiet passes ago), passes repeat every second to watch it converge; a converged
+ * node waits for the triggers. A pass that finds the store and the Swarm as the last pass left
+ * them, after a pass that had nothing to do, ends there: it parses, plans and writes nothing. */
 #pragma once
 
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "drivers/docker/docker.h"
 #include "reconciler/plan.h"
@@ -42,8 +44,18 @@ void reconciler_trigger(struct reconciler *r, const char *why);
 /* Calls cb once no pass runs (at once when idle); used to stop after the in-flight pass. */
 void reconciler_when_idle(struct reconciler *r, void (*cb)(void *), void *userdata);
 
+/* What one pass of reconciler_run_once() found. */
+struct reconciler_result {
+    struct plan plan;    /* the plan of the pass (owned) */
+    const char *pending; /* NULL, or why nothing can be managed on this node (a static text) */
+    bool dry_run;        /* the plan was only computed */
+    size_t failed;       /* steps that failed to apply (not in a dry run) */
+};
+
 /* CLI: one pass, run on the loop until it is done. With opts.dry_run nothing is changed.
- * Returns 0 and the number of changes planned (dry run) or still pending after the pass in
- * *ret_changes, or -errno with the error printed to err_out. The plan is printed to out as
- * text or JSON. */
-int reconciler_run_once(struct reconciler *r, FILE *out, bool json, size_t *ret_changes);
+ * 0 with *ret (release it with reconciler_result_release()), or a negative errno with err
+ * saying what failed ("cannot read the Swarm's state: ..."). Prints nothing: the caller
+ * renders the plan. */
+int reconciler_run_once(struct reconciler *r, struct reconciler_result *ret, char *err,
+                        size_t errlen);
+void reconciler_result_release(struct reconciler_result *res);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/util.h"
 
 /* What the Engine (20.10 and later) stores when a service spec leaves a field out. Paths have
@@ -52,22 +53,14 @@ static void report(struct differ *d, const char *path)
 {
     if (d->err)
         return;
-    if (d->n == d->cap) {
-        size_t ncap = d->cap * 2 + 8;
-        char **nv = realloc(d->paths, ncap * sizeof(*nv));
-        if (!nv) {
-            d->err = -ENOMEM;
-            return;
-        }
-        d->paths = nv;
-        d->cap = ncap;
-    }
-    d->paths[d->n] = strdup(path[0] ? path : "(root)");
-    if (!d->paths[d->n]) {
+    char *copy = strdup(path[0] ? path : "(root)");
+    char **slot = copy ? ARRAY_PUSH(&d->paths, &d->n, &d->cap) : NULL;
+    if (!slot) {
+        free(copy);
         d->err = -ENOMEM;
         return;
     }
-    d->n++;
+    *slot = copy;
 }
 
 static bool is_zero(const json_t *v)

@@ -243,21 +243,6 @@ int store_col_blob(sqlite3_stmt *st, int i, void **ret, size_t *ret_len)
     return 0;
 }
 
-int store_array_grow(void **items, size_t *n, size_t *cap, size_t size)
-{
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        void *p = reallocarray(*items, ncap, size);
-        if (!p)
-            return -ENOMEM;
-        *items = p;
-        *cap = ncap;
-    }
-    memset((char *)*items + *n * size, 0, size);
-    (*n)++;
-    return 0;
-}
-
 /* ---- argument checks -------------------------------------------------------------------- */
 
 int store_check_name(struct store *s, const char *what, const char *v, bool allow_empty)

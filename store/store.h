@@ -190,6 +190,20 @@ int store_list_overrides(struct store *s, const char *stack, struct store_overri
 /* Forgets every override of a stack (e.g. when a new deploy should reset scale/stop). */
 int store_clear_overrides(struct store *s, const char *stack);
 
+/* What a reader that keeps compiled stacks needs to see which of them changed, for every stack
+ * (also those marked removed), by name, in one query: no compose text, files or variables.
+ * overrides_rev is the stack's overrides written out as one text (NULL when it has none): two
+ * reads give the same text exactly when the overrides are the same, so it serves as their
+ * revision (a deploy changes the generation; a scale, stop, start or restart the text). */
+struct store_stack_rev {
+    char *name;
+    int64_t generation;
+    bool removed;
+    char *overrides_rev;
+};
+int store_list_stack_revisions(struct store *s, struct store_stack_rev **ret, size_t *ret_n);
+void store_stack_rev_array_free(struct store_stack_rev *revs, size_t n);
+
 struct store_override *store_override_free(struct store_override *o);
 void store_override_array_free(struct store_override *o, size_t n);
 

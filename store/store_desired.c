@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/util.h"
 
 /* ---- stacks ---------------------------------------------------------------------------- */
@@ -215,7 +216,7 @@ int store_list_stacks(struct store *s, unsigned flags, struct store_stack **ret,
     size_t n = 0, cap = 0;
     int r = store_bind_int(s, st, 1, (flags & STORE_LIST_REMOVED) != 0);
     while (r >= 0 && (r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r >= 0)
             r = read_stack(st, &items[n - 1]);
     }
@@ -475,7 +476,7 @@ int store_list_overrides(struct store *s, const char *stack, struct store_overri
     size_t n = 0, cap = 0;
     r = store_bind_text(s, st, 1, stack);
     while (r >= 0 && (r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r >= 0)
             r = read_override(st, &items[n - 1]);
     }
@@ -505,6 +506,42 @@ int store_clear_overrides(struct store *s, const char *stack)
     if (r >= 0)
         r = store_txn_end(s, &t, clear_overrides(s, stack));
     return store_errctx(s, r, "clear overrides %s", stack);
+}
+
+void store_stack_rev_array_free(struct store_stack_rev *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++) {
+        free(a[i].name);
+        free(a[i].overrides_rev);
+    }
+    free(a);
+}
+
+int store_list_stack_revisions(struct store *s, struct store_stack_rev **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_STACK_REVISIONS);
+    struct store_stack_rev *items = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+    while ((r = store_step(s, st)) > 0) {
+        struct store_stack_rev *x = ARRAY_PUSH(&items, &n, &cap);
+        if (!x) {
+            r = -ENOMEM;
+            break;
+        }
+        x->generation = sqlite3_column_int64(st, 1);
+        x->removed = sqlite3_column_int64(st, 2) != 0;
+        if ((r = store_col_text(st, 0, &x->name)) < 0 ||
+            (r = store_col_text(st, 3, &x->overrides_rev)) < 0)
+            break;
+    }
+    if (r < 0) {
+        store_stack_rev_array_free(items, n);
+        return store_errctx(s, r, "list stack revisions");
+    }
+    *ret = items;
+    *ret_n = n;
+    return 0;
 }
 
 /* ---- swarm ---------------------------------------------------------------------------------- */

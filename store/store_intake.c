@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/util.h"
 
 /* ---- commands --------------------------------------------------------------------------- */
@@ -200,7 +201,7 @@ int store_list_commands(struct store *s, size_t limit, struct store_command **re
     size_t n = 0, cap = 0;
     int r = store_bind_int(s, st, 1, limit && limit < INT64_MAX ? (int64_t)limit : -1);
     while (r >= 0 && (r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r >= 0)
             r = read_command(st, &items[n - 1]);
     }

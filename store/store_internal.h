@@ -37,6 +37,7 @@ enum store_stmt {
     STMT_OVR_GET,
     STMT_OVR_LIST,
     STMT_OVR_CLEAR,
+    STMT_STACK_REVISIONS,
 
     STMT_CMD_INSERT,
     STMT_CMD_PRUNE,
@@ -140,6 +141,3 @@ enum store_json_kind {
 };
 int store_check_json(struct store *s, const char *what, const char *v, size_t max,
                      enum store_json_kind kind);
-
-/* Grows a row array by one zeroed element; -ENOMEM. */
-int store_array_grow(void **items, size_t *n, size_t *cap, size_t size);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/util.h"
 
 #define OUTBOX_PEEK_DEFAULT 1000u
@@ -251,7 +252,7 @@ int store_list_events(struct store *s, int64_t since_id, size_t limit, const cha
     struct store_event *items = NULL;
     size_t n = 0, cap = 0;
     while (r >= 0 && (r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r >= 0)
             r = read_event(st, &items[n - 1]);
     }
@@ -396,7 +397,7 @@ int store_outbox_peek(struct store *s, size_t limit, struct store_outbox_msg **r
     size_t n = 0, cap = 0;
     int r = store_bind_int(s, st, 1, (int64_t)limit);
     while (r >= 0 && (r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r < 0)
             break;
         struct store_outbox_msg *m = &items[n - 1];
@@ -563,7 +564,7 @@ int store_list_stack_status(struct store *s, struct store_stack_status **ret, si
     size_t n = 0, cap = 0;
     int r;
     while ((r = store_step(s, st)) > 0) {
-        r = store_array_grow((void **)&items, &n, &cap, sizeof(*items));
+        r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r >= 0)
             r = read_status(st, &items[n - 1]);
         if (r < 0)

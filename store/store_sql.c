@@ -217,6 +217,13 @@ const char *const store_sql[_STMT_MAX] = {
     [STMT_OVR_GET] = "SELECT " OVR_COLUMNS " FROM overrides WHERE stack = ?1 AND service = ?2",
     [STMT_OVR_LIST] = "SELECT " OVR_COLUMNS " FROM overrides WHERE stack = ?1 ORDER BY service",
     [STMT_OVR_CLEAR] = "DELETE FROM overrides WHERE stack = ?1",
+    /* Each override as "<length of service>:<service>=<replicas or ->,<stopped>,<nonce>",
+     * joined by ';': unambiguous, so equal texts are equal overrides. */
+    [STMT_STACK_REVISIONS] =
+        "SELECT s.name, s.generation, s.removed, (SELECT group_concat(length(o.service) || ':'"
+        " || o.service || '=' || ifnull(o.replicas, '-') || ',' || o.stopped || ','"
+        " || o.restart_nonce, ';') FROM (SELECT * FROM overrides WHERE stack = s.name"
+        " ORDER BY service) AS o) FROM stacks AS s ORDER BY s.name",
 
     [STMT_CMD_INSERT] =
         "INSERT INTO commands (" CMD_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"

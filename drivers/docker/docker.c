@@ -104,6 +104,7 @@ struct docker_request {
     char *req_body;
     uint64_t timeout_ms;
     size_t max_body;
+    bool raw_body; /* leave a 2xx body unparsed */
     docker_cb cb;
     void *ud;
 
@@ -666,6 +667,7 @@ static struct docker_request *request_new(struct docker *d, const char *method, 
     r->ud = ud;
     r->timeout_ms = o && o->timeout_ms ? o->timeout_ms : d->o.timeout_ms;
     r->max_body = o && o->max_body ? o->max_body : d->o.max_body;
+    r->raw_body = o && o->raw_body;
     buf_init(&r->body, r->max_body);
     buf_init(&r->inbox, r->max_body);
     r->method = strdup(method);
@@ -813,7 +815,7 @@ static struct result_impl *result_from_transfer(struct docker_request *r, CURLco
     bool json = r->content_type && strcasestr(r->content_type, "json");
     json_t *body = NULL;
     json_error_t jerr;
-    if (json && r->body.len > 0) {
+    if (json && r->body.len > 0 && !(r->raw_body && is_2xx(r->status))) {
         body = json_loadb(r->body.data, r->body.len, JSON_DECODE_ANY, &jerr);
         if (!body && is_2xx(r->status))
             return result_new(r, DOCKER_ERR_JSON, "bad JSON in the answer: %d:%d: %s", jerr.line,

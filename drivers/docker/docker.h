@@ -87,6 +87,10 @@ uint64_t docker_mutations(const struct docker *d);
 struct docker_call_opts {
     uint64_t timeout_ms; /* 0: the client's */
     size_t max_body;     /* 0: the client's */
+    /* Leave a 2xx answer unparsed: res->body is NULL and res->raw has the bytes (an error
+     * answer is still parsed for its message). For a caller that compares an answer with the
+     * previous one before it pays for parsing it. */
+    bool raw_body;
 };
 
 /* Starts METHOD /v<version>PATH (path may carry a query string, already escaped) with the

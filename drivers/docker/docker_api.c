@@ -68,13 +68,15 @@ static char *filters_query(const json_t *filters, const char *sep)
     return q;
 }
 
-static struct docker_request *get_list(struct docker *d, const char *what, const json_t *filters,
-                                       docker_cb cb, void *ud)
+static struct docker_request *list_with(struct docker *d, const char *path, const char *query,
+                                        const json_t *filters, const struct docker_call_opts *opts,
+                                        docker_cb cb, void *ud)
 {
-    _cleanup_free_ char *q = filters_query(filters, "?");
-    if (!q)
+    _cleanup_free_ char *q = filters_query(filters, *query ? "&" : "?");
+    _cleanup_free_ char *full = NULL;
+    if (!q || asprintf(&full, "%s%s%s", path, query, q) < 0)
         return NULL;
-    return callf(d, "GET", NULL, cb, ud, "/%s%s", what, q);
+    return docker_call_with(d, "GET", full, NULL, opts, cb, ud);
 }
 
 static struct docker_request *on_id(struct docker *d, const char *method, const char *what,
@@ -83,7 +85,7 @@ static struct docker_request *on_id(struct docker *d, const char *method, const 
     _cleanup_curl_free_ char *e = escape(id);
     if (!e)
         return NULL;
-    return callf(d, method, NULL, cb, ud, "/%s/%s%s", what, e, suffix);
+    return callf(d, method, NULL, cb, ud, "%s/%s%s", what, e, suffix);
 }
 
 struct docker_request *docker_ping(struct docker *d, docker_cb cb, void *ud)
@@ -124,125 +126,85 @@ struct docker_request *docker_swarm_leave(struct docker *d, bool force, docker_c
 struct docker_request *docker_nodes_list(struct docker *d, const json_t *filters, docker_cb cb,
                                          void *ud)
 {
-    return get_list(d, "nodes", filters, cb, ud);
+    return list_with(d, "/nodes", "", filters, NULL, cb, ud);
 }
 
 struct docker_request *docker_node_inspect(struct docker *d, const char *id, docker_cb cb, void *ud)
 {
-    return on_id(d, "GET", "nodes", id, "", cb, ud);
+    return on_id(d, "GET", "/nodes", id, "", cb, ud);
 }
 
-struct docker_request *docker_services_list(struct docker *d, const json_t *filters, bool status,
+/* ---- the objects a stack is made of: one table ------------------------------------------- */
+
+static const struct {
+    const char *collection; /* "/networks": the list, and the prefix of the others */
+    const char *list_query; /* what a list always asks for, or "" */
+    bool can_update;
+} objects[_SPEC_KIND_MAX] = {
+    [SPEC_NETWORK] = {"/networks", "", false},
+    [SPEC_CONFIG] = {"/configs", "", true},
+    [SPEC_SECRET] = {"/secrets", "", true},
+    [SPEC_SERVICE] = {"/services", "?status=true", true},
+};
+
+static bool kind_ok(enum spec_kind kind)
+{
+    return (unsigned)kind < _SPEC_KIND_MAX;
+}
+
+struct docker_request *docker_object_list(struct docker *d, enum spec_kind kind,
+                                          const json_t *filters,
+                                          const struct docker_call_opts *opts, docker_cb cb,
+                                          void *ud)
+{
+    if (!kind_ok(kind))
+        return NULL;
+    return list_with(d, objects[kind].collection, objects[kind].list_query, filters, opts, cb, ud);
+}
+
+struct docker_request *docker_object_inspect(struct docker *d, enum spec_kind kind, const char *id,
+                                             docker_cb cb, void *ud)
+{
+    if (!kind_ok(kind))
+        return NULL;
+    return on_id(d, "GET", objects[kind].collection, id, "", cb, ud);
+}
+
+struct docker_request *docker_object_create(struct docker *d, enum spec_kind kind, json_t *spec,
                                             docker_cb cb, void *ud)
 {
-    _cleanup_free_ char *q = filters_query(filters, status ? "&" : "?");
-    if (!q)
+    if (!kind_ok(kind)) {
+        json_decref(spec);
         return NULL;
-    return callf(d, "GET", NULL, cb, ud, "/services%s%s", status ? "?status=true" : "", q);
+    }
+    return callf(d, "POST", spec, cb, ud, "%s/create", objects[kind].collection);
 }
 
-struct docker_request *docker_service_inspect(struct docker *d, const char *id, docker_cb cb,
-                                              void *ud)
+struct docker_request *docker_object_update(struct docker *d, enum spec_kind kind, const char *id,
+                                            uint64_t version, json_t *spec, docker_cb cb, void *ud)
 {
-    return on_id(d, "GET", "services", id, "", cb, ud);
-}
-
-struct docker_request *docker_service_create(struct docker *d, json_t *spec, docker_cb cb, void *ud)
-{
-    return docker_call(d, "POST", "/services/create", spec, cb, ud);
-}
-
-struct docker_request *docker_service_update(struct docker *d, const char *id, uint64_t version,
-                                             json_t *spec, docker_cb cb, void *ud)
-{
-    _cleanup_curl_free_ char *e = escape(id);
+    _cleanup_curl_free_ char *e = kind_ok(kind) && objects[kind].can_update ? escape(id) : NULL;
     if (!e) {
         json_decref(spec);
         return NULL;
     }
-    return callf(d, "POST", spec, cb, ud, "/services/%s/update?version=%llu", e,
+    return callf(d, "POST", spec, cb, ud, "%s/%s/update?version=%llu", objects[kind].collection, e,
                  (unsigned long long)version);
 }
 
-struct docker_request *docker_service_remove(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud)
+struct docker_request *docker_object_remove(struct docker *d, enum spec_kind kind, const char *id,
+                                            docker_cb cb, void *ud)
 {
-    return on_id(d, "DELETE", "services", id, "", cb, ud);
+    if (!kind_ok(kind))
+        return NULL;
+    return on_id(d, "DELETE", objects[kind].collection, id, "", cb, ud);
 }
 
-struct docker_request *docker_tasks_list(struct docker *d, const json_t *filters, docker_cb cb,
+struct docker_request *docker_tasks_list(struct docker *d, const json_t *filters,
+                                         const struct docker_call_opts *opts, docker_cb cb,
                                          void *ud)
 {
-    return get_list(d, "tasks", filters, cb, ud);
-}
-
-struct docker_request *docker_networks_list(struct docker *d, const json_t *filters, docker_cb cb,
-                                            void *ud)
-{
-    return get_list(d, "networks", filters, cb, ud);
-}
-
-struct docker_request *docker_network_inspect(struct docker *d, const char *id, docker_cb cb,
-                                              void *ud)
-{
-    return on_id(d, "GET", "networks", id, "", cb, ud);
-}
-
-struct docker_request *docker_network_create(struct docker *d, json_t *spec, docker_cb cb, void *ud)
-{
-    return docker_call(d, "POST", "/networks/create", spec, cb, ud);
-}
-
-struct docker_request *docker_network_remove(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud)
-{
-    return on_id(d, "DELETE", "networks", id, "", cb, ud);
-}
-
-struct docker_request *docker_configs_list(struct docker *d, const json_t *filters, docker_cb cb,
-                                           void *ud)
-{
-    return get_list(d, "configs", filters, cb, ud);
-}
-
-struct docker_request *docker_config_inspect(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud)
-{
-    return on_id(d, "GET", "configs", id, "", cb, ud);
-}
-
-struct docker_request *docker_config_create(struct docker *d, json_t *spec, docker_cb cb, void *ud)
-{
-    return docker_call(d, "POST", "/configs/create", spec, cb, ud);
-}
-
-struct docker_request *docker_config_remove(struct docker *d, const char *id, docker_cb cb,
-                                            void *ud)
-{
-    return on_id(d, "DELETE", "configs", id, "", cb, ud);
-}
-
-struct docker_request *docker_secrets_list(struct docker *d, const json_t *filters, docker_cb cb,
-                                           void *ud)
-{
-    return get_list(d, "secrets", filters, cb, ud);
-}
-
-struct docker_request *docker_secret_inspect(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud)
-{
-    return on_id(d, "GET", "secrets", id, "", cb, ud);
-}
-
-struct docker_request *docker_secret_create(struct docker *d, json_t *spec, docker_cb cb, void *ud)
-{
-    return docker_call(d, "POST", "/secrets/create", spec, cb, ud);
-}
-
-struct docker_request *docker_secret_remove(struct docker *d, const char *id, docker_cb cb,
-                                            void *ud)
-{
-    return on_id(d, "DELETE", "secrets", id, "", cb, ud);
+    return list_with(d, "/tasks", "", filters, opts, cb, ud);
 }
 
 struct docker_request *docker_containers_list(struct docker *d, const json_t *filters, bool all,
@@ -257,7 +219,7 @@ struct docker_request *docker_containers_list(struct docker *d, const json_t *fi
 struct docker_request *docker_container_inspect(struct docker *d, const char *id, docker_cb cb,
                                                 void *ud)
 {
-    return on_id(d, "GET", "containers", id, "/json", cb, ud);
+    return on_id(d, "GET", "/containers", id, "/json", cb, ud);
 }
 
 bool docker_result_is_conflict(const struct docker_result *res)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "compose/spec.h"
 #include "drivers/docker/docker.h"
 
 /* Adds value under key to a filters object: {"key": [..., value]}. 0 or -ENOMEM/-EINVAL. */
@@ -29,48 +30,41 @@ struct docker_request *docker_nodes_list(struct docker *d, const json_t *filters
 struct docker_request *docker_node_inspect(struct docker *d, const char *id, docker_cb cb,
                                            void *ud);
 
-/* status: ask for ServiceStatus (running and desired task counts). */
-struct docker_request *docker_services_list(struct docker *d, const json_t *filters, bool status,
+/* ---- the objects a stack is made of -------------------------------------------------------
+ *
+ * One table (docker_api.c) from the kind (the compiler's enum spec_kind, the one name for the
+ * kinds in the agent) to its Engine paths; ID stands for the escaped id or name:
+ *
+ *   kind      list               inspect            create                  update remove network
+ * GET /networks      GET /networks/ID   POST /networks/create   - DELETE /networks/ID config    GET
+ * /configs       GET /configs/ID    POST /configs/create    POST /configs/ID/update?version=V
+ * DELETE /configs/ID secret    GET /secrets       GET /secrets/ID    POST /secrets/create    POST
+ * /secrets/ID/update?version=V    DELETE /secrets/ID service   GET /services?status=true  GET
+ * /services/ID  POST /services/create  POST /services/ID/update?version=V  DELETE /services/ID
+ *
+ * The services list always asks for ServiceStatus (running and desired task counts). A create
+ * answers {"ID": ...} (services add "Warnings": see docker_result_warnings()); networks answer
+ * "Id". version is the object's Version.Index as last seen: a stale one fails with HTTP 500
+ * and "update out of sequence" (DOCKER_ERR_HTTP; see docker_result_is_conflict()). Networks
+ * cannot be updated: docker_object_update() returns NULL for them (as for out of memory; the
+ * spec is freed). opts (may be NULL) are the call's (docker_call_with()), e.g. raw_body for a
+ * caller that compares answers before it parses them. */
+struct docker_request *docker_object_list(struct docker *d, enum spec_kind kind,
+                                          const json_t *filters,
+                                          const struct docker_call_opts *opts, docker_cb cb,
+                                          void *ud);
+struct docker_request *docker_object_inspect(struct docker *d, enum spec_kind kind, const char *id,
+                                             docker_cb cb, void *ud);
+struct docker_request *docker_object_create(struct docker *d, enum spec_kind kind, json_t *spec,
                                             docker_cb cb, void *ud);
-struct docker_request *docker_service_inspect(struct docker *d, const char *id, docker_cb cb,
-                                              void *ud);
-/* The answer is {"ID": ..., "Warnings": [...]}; see docker_result_warnings(). */
-struct docker_request *docker_service_create(struct docker *d, json_t *spec, docker_cb cb,
-                                             void *ud);
-/* version is the service's Version.Index as last seen: a stale one fails with HTTP 500 and
- * "update out of sequence" (DOCKER_ERR_HTTP; see docker_result_is_conflict()). */
-struct docker_request *docker_service_update(struct docker *d, const char *id, uint64_t version,
-                                             json_t *spec, docker_cb cb, void *ud);
-struct docker_request *docker_service_remove(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud);
+struct docker_request *docker_object_update(struct docker *d, enum spec_kind kind, const char *id,
+                                            uint64_t version, json_t *spec, docker_cb cb, void *ud);
+struct docker_request *docker_object_remove(struct docker *d, enum spec_kind kind, const char *id,
+                                            docker_cb cb, void *ud);
 
-struct docker_request *docker_tasks_list(struct docker *d, const json_t *filters, docker_cb cb,
+struct docker_request *docker_tasks_list(struct docker *d, const json_t *filters,
+                                         const struct docker_call_opts *opts, docker_cb cb,
                                          void *ud);
-
-struct docker_request *docker_networks_list(struct docker *d, const json_t *filters, docker_cb cb,
-                                            void *ud);
-struct docker_request *docker_network_inspect(struct docker *d, const char *id, docker_cb cb,
-                                              void *ud);
-struct docker_request *docker_network_create(struct docker *d, json_t *spec, docker_cb cb,
-                                             void *ud);
-struct docker_request *docker_network_remove(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud);
-
-struct docker_request *docker_configs_list(struct docker *d, const json_t *filters, docker_cb cb,
-                                           void *ud);
-struct docker_request *docker_config_inspect(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud);
-struct docker_request *docker_config_create(struct docker *d, json_t *spec, docker_cb cb, void *ud);
-struct docker_request *docker_config_remove(struct docker *d, const char *id, docker_cb cb,
-                                            void *ud);
-
-struct docker_request *docker_secrets_list(struct docker *d, const json_t *filters, docker_cb cb,
-                                           void *ud);
-struct docker_request *docker_secret_inspect(struct docker *d, const char *id, docker_cb cb,
-                                             void *ud);
-struct docker_request *docker_secret_create(struct docker *d, json_t *spec, docker_cb cb, void *ud);
-struct docker_request *docker_secret_remove(struct docker *d, const char *id, docker_cb cb,
-                                            void *ud);
 
 /* all: stopped containers too. */
 struct docker_request *docker_containers_list(struct docker *d, const json_t *filters, bool all,

@@ -163,14 +163,14 @@ static void test_service_lifecycle(void **state)
     name(svc, sizeof(svc), "svc");
     uint64_t m0 = docker_mutations(dk);
 
-    struct docker_result *res =
-        sync_req(docker_service_create(dk, service_spec(svc, 0, "sleep 600", false), NULL, NULL));
+    struct docker_result *res = sync_req(docker_object_create(
+        dk, SPEC_SERVICE, service_spec(svc, 0, "sleep 600", false), NULL, NULL));
     expect_ok(res);
     char *id = strdup(json_string_value(json_object_get(res->body, "ID")));
     docker_result_free(res);
 
     /* inspect, by name and by id */
-    res = sync_req(docker_service_inspect(dk, svc, NULL, NULL));
+    res = sync_req(docker_object_inspect(dk, SPEC_SERVICE, svc, NULL, NULL));
     expect_ok(res);
     assert_string_equal(json_string_value(json_object_get(res->body, "ID")), id);
     json_int_t version =
@@ -181,7 +181,7 @@ static void test_service_lifecycle(void **state)
 
     /* list by label, with status */
     json_t *f = label_filter();
-    res = sync_req(docker_services_list(dk, f, true, NULL, NULL));
+    res = sync_req(docker_object_list(dk, SPEC_SERVICE, f, NULL, NULL, NULL));
     expect_ok(res);
     assert_int_equal(json_array_size(res->body), 1);
     assert_non_null(json_object_get(json_array_get(res->body, 0), "ServiceStatus"));
@@ -189,32 +189,33 @@ static void test_service_lifecycle(void **state)
 
     /* a first update bumps the version, so the one we read becomes stale */
     json_object_set_new(json_object_get(spec, "Labels"), "axt.step", json_string("1"));
-    res = sync_req(
-        docker_service_update(dk, id, (uint64_t)version, json_deep_copy(spec), NULL, NULL));
+    res = sync_req(docker_object_update(dk, SPEC_SERVICE, id, (uint64_t)version,
+                                        json_deep_copy(spec), NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
 
     json_object_set_new(json_object_get(spec, "Labels"), "axt.step", json_string("2"));
-    res = sync_req(
-        docker_service_update(dk, id, (uint64_t)version, json_deep_copy(spec), NULL, NULL));
+    res = sync_req(docker_object_update(dk, SPEC_SERVICE, id, (uint64_t)version,
+                                        json_deep_copy(spec), NULL, NULL));
     assert_int_equal(res->error, DOCKER_ERR_HTTP);
     assert_true(docker_result_is_conflict(res));
     assert_non_null(strstr(res->message, "update out of sequence"));
     docker_result_free(res);
 
     /* read again, update with the right version */
-    res = sync_req(docker_service_inspect(dk, id, NULL, NULL));
+    res = sync_req(docker_object_inspect(dk, SPEC_SERVICE, id, NULL, NULL));
     expect_ok(res);
     version = json_integer_value(json_object_get(json_object_get(res->body, "Version"), "Index"));
     docker_result_free(res);
-    res = sync_req(docker_service_update(dk, id, (uint64_t)version, TAKE_PTR(spec), NULL, NULL));
+    res = sync_req(
+        docker_object_update(dk, SPEC_SERVICE, id, (uint64_t)version, TAKE_PTR(spec), NULL, NULL));
     expect_ok(res);
     assert_true(json_is_object(res->body));
     json_t *w = docker_result_warnings(res); /* none expected, but well-formed when present */
     assert_true(w == NULL || json_is_array(w));
     docker_result_free(res);
 
-    res = sync_req(docker_service_inspect(dk, id, NULL, NULL));
+    res = sync_req(docker_object_inspect(dk, SPEC_SERVICE, id, NULL, NULL));
     expect_ok(res);
     assert_string_equal(
         json_string_value(json_object_get(
@@ -225,18 +226,18 @@ static void test_service_lifecycle(void **state)
     /* tasks of it (none: zero replicas) */
     json_t *tf = json_object();
     assert_int_equal(docker_filters_add(tf, "service", id), 0);
-    res = sync_req(docker_tasks_list(dk, tf, NULL, NULL));
+    res = sync_req(docker_tasks_list(dk, tf, NULL, NULL, NULL));
     json_decref(tf);
     expect_ok(res);
     assert_true(json_is_array(res->body));
     docker_result_free(res);
 
-    res = sync_req(docker_service_remove(dk, id, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, SPEC_SERVICE, id, NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
 
     /* gone: 404 with Docker's message */
-    res = sync_req(docker_service_inspect(dk, id, NULL, NULL));
+    res = sync_req(docker_object_inspect(dk, SPEC_SERVICE, id, NULL, NULL));
     assert_int_equal(res->error, DOCKER_ERR_HTTP);
     assert_int_equal(res->status, 404);
     assert_true(docker_result_is_not_found(res));
@@ -245,7 +246,7 @@ static void test_service_lifecycle(void **state)
     assert_string_equal(res->message, want);
     docker_result_free(res);
 
-    res = sync_req(docker_services_list(dk, f, false, NULL, NULL));
+    res = sync_req(docker_object_list(dk, SPEC_SERVICE, f, NULL, NULL, NULL));
     expect_ok(res);
     assert_int_equal(json_array_size(res->body), 0);
     docker_result_free(res);
@@ -260,7 +261,7 @@ static void test_errors_404_409(void **state)
 {
     char nm[128];
     name(nm, sizeof(nm), "nope");
-    struct docker_result *res = sync_req(docker_service_inspect(dk, nm, NULL, NULL));
+    struct docker_result *res = sync_req(docker_object_inspect(dk, SPEC_SERVICE, nm, NULL, NULL));
     assert_int_equal(res->error, DOCKER_ERR_HTTP);
     assert_int_equal(res->status, 404);
     char want[256];
@@ -273,16 +274,18 @@ static void test_errors_404_409(void **state)
     /* 409: two services with one name */
     char svc[128];
     name(svc, sizeof(svc), "dup");
-    res = sync_req(docker_service_create(dk, service_spec(svc, 0, "true", false), NULL, NULL));
+    res = sync_req(
+        docker_object_create(dk, SPEC_SERVICE, service_spec(svc, 0, "true", false), NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
-    res = sync_req(docker_service_create(dk, service_spec(svc, 0, "true", false), NULL, NULL));
+    res = sync_req(
+        docker_object_create(dk, SPEC_SERVICE, service_spec(svc, 0, "true", false), NULL, NULL));
     assert_int_equal(res->error, DOCKER_ERR_HTTP);
     assert_int_equal(res->status, 409);
     assert_true(docker_result_is_conflict(res));
     assert_non_null(strstr(res->message, "name conflicts with an existing object"));
     docker_result_free(res);
-    res = sync_req(docker_service_remove(dk, svc, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, SPEC_SERVICE, svc, NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
 
@@ -300,8 +303,8 @@ static void test_networks(void **state)
 {
     char net[128];
     name(net, sizeof(net), "net");
-    struct docker_result *res = sync_req(docker_network_create(
-        dk,
+    struct docker_result *res = sync_req(docker_object_create(
+        dk, SPEC_NETWORK,
         json_pack("{s:s, s:s, s:b, s:b, s:{s:s}}", "Name", net, "Driver", "overlay", "Attachable",
                   1, "CheckDuplicate", 1, "Labels", "io.axion.test", prefix),
         NULL, NULL));
@@ -309,59 +312,56 @@ static void test_networks(void **state)
     char *id = strdup(json_string_value(json_object_get(res->body, "Id")));
     docker_result_free(res);
 
-    res = sync_req(docker_network_inspect(dk, id, NULL, NULL));
+    res = sync_req(docker_object_inspect(dk, SPEC_NETWORK, id, NULL, NULL));
     expect_ok(res);
     assert_string_equal(json_string_value(json_object_get(res->body, "Name")), net);
     assert_string_equal(json_string_value(json_object_get(res->body, "Scope")), "swarm");
     docker_result_free(res);
 
     json_t *f = label_filter();
-    res = sync_req(docker_networks_list(dk, f, NULL, NULL));
+    res = sync_req(docker_object_list(dk, SPEC_NETWORK, f, NULL, NULL, NULL));
     expect_ok(res);
     assert_int_equal(json_array_size(res->body), 1);
     docker_result_free(res);
 
     /* a second one with the same name is a conflict */
-    res = sync_req(docker_network_create(
-        dk, json_pack("{s:s, s:s, s:b}", "Name", net, "Driver", "overlay", "CheckDuplicate", 1),
-        NULL, NULL));
+    res = sync_req(docker_object_create(
+        dk, SPEC_NETWORK,
+        json_pack("{s:s, s:s, s:b}", "Name", net, "Driver", "overlay", "CheckDuplicate", 1), NULL,
+        NULL));
     assert_int_equal(res->error, DOCKER_ERR_HTTP);
     assert_int_equal(res->status, 409);
     assert_true(strlen(res->message) > 0);
     docker_result_free(res);
 
-    res = sync_req(docker_network_remove(dk, id, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, SPEC_NETWORK, id, NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
-    res = sync_req(docker_networks_list(dk, f, NULL, NULL));
+    res = sync_req(docker_object_list(dk, SPEC_NETWORK, f, NULL, NULL, NULL));
     expect_ok(res);
     assert_int_equal(json_array_size(res->body), 0);
     docker_result_free(res);
-    res = sync_req(docker_network_remove(dk, id, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, SPEC_NETWORK, id, NULL, NULL));
     assert_true(docker_result_is_not_found(res));
     docker_result_free(res);
     json_decref(f);
     free(id);
 }
 
-typedef struct docker_request *(*create_fn)(struct docker *, json_t *, docker_cb, void *);
-typedef struct docker_request *(*id_fn)(struct docker *, const char *, docker_cb, void *);
-typedef struct docker_request *(*list_fn)(struct docker *, const json_t *, docker_cb, void *);
-
-static void object_round_trip(const char *what, create_fn create, id_fn inspect, list_fn list,
-                              id_fn remove)
+static void object_round_trip(const char *what, enum spec_kind kind)
 {
     char nm[128];
     name(nm, sizeof(nm), what);
     /* "hello axion\n" */
     json_t *spec = json_pack("{s:s, s:s, s:{s:s}}", "Name", nm, "Data", "aGVsbG8gYXhpb24K",
                              "Labels", "io.axion.test", prefix);
-    struct docker_result *res = sync_req(create(dk, json_deep_copy(spec), NULL, NULL));
+    struct docker_result *res =
+        sync_req(docker_object_create(dk, kind, json_deep_copy(spec), NULL, NULL));
     expect_ok(res);
     char *id = strdup(json_string_value(json_object_get(res->body, "ID")));
     docker_result_free(res);
 
-    res = sync_req(inspect(dk, id, NULL, NULL));
+    res = sync_req(docker_object_inspect(dk, kind, id, NULL, NULL));
     expect_ok(res);
     json_t *s = json_object_get(res->body, "Spec");
     assert_string_equal(json_string_value(json_object_get(s, "Name")), nm);
@@ -370,26 +370,26 @@ static void object_round_trip(const char *what, create_fn create, id_fn inspect,
     docker_result_free(res);
 
     json_t *f = label_filter();
-    res = sync_req(list(dk, f, NULL, NULL));
+    res = sync_req(docker_object_list(dk, kind, f, NULL, NULL, NULL));
     expect_ok(res);
     assert_int_equal(json_array_size(res->body), 1);
     docker_result_free(res);
 
     /* same name again: 409 with Docker's message */
-    res = sync_req(create(dk, TAKE_PTR(spec), NULL, NULL));
+    res = sync_req(docker_object_create(dk, kind, TAKE_PTR(spec), NULL, NULL));
     assert_int_equal(res->error, DOCKER_ERR_HTTP);
     assert_int_equal(res->status, 409);
     assert_non_null(strstr(res->message, "already exists"));
     docker_result_free(res);
 
-    res = sync_req(remove(dk, id, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, kind, id, NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
-    res = sync_req(list(dk, f, NULL, NULL));
+    res = sync_req(docker_object_list(dk, kind, f, NULL, NULL, NULL));
     expect_ok(res);
     assert_int_equal(json_array_size(res->body), 0);
     docker_result_free(res);
-    res = sync_req(inspect(dk, id, NULL, NULL));
+    res = sync_req(docker_object_inspect(dk, kind, id, NULL, NULL));
     assert_true(docker_result_is_not_found(res));
     assert_true(strlen(res->message) > 0);
     docker_result_free(res);
@@ -399,14 +399,12 @@ static void object_round_trip(const char *what, create_fn create, id_fn inspect,
 
 static void test_configs(void **state)
 {
-    object_round_trip("config", docker_config_create, docker_config_inspect, docker_configs_list,
-                      docker_config_remove);
+    object_round_trip("config", SPEC_CONFIG);
 }
 
 static void test_secrets(void **state)
 {
-    object_round_trip("secret", docker_secret_create, docker_secret_inspect, docker_secrets_list,
-                      docker_secret_remove);
+    object_round_trip("secret", SPEC_SECRET);
 }
 
 /* ---- tasks and containers ----------------------------------------------------------------- */
@@ -418,7 +416,7 @@ static char *wait_task_state(const char *svc, const char *want)
     for (;;) {
         json_t *f = json_object();
         assert_int_equal(docker_filters_add(f, "service", svc), 0);
-        struct docker_result *res = sync_req(docker_tasks_list(dk, f, NULL, NULL));
+        struct docker_result *res = sync_req(docker_tasks_list(dk, f, NULL, NULL, NULL));
         json_decref(f);
         expect_ok(res);
         size_t i;
@@ -444,8 +442,8 @@ static void test_containers(void **state)
 {
     char svc[128];
     name(svc, sizeof(svc), "ctr");
-    struct docker_result *res =
-        sync_req(docker_service_create(dk, service_spec(svc, 1, "sleep 600", false), NULL, NULL));
+    struct docker_result *res = sync_req(docker_object_create(
+        dk, SPEC_SERVICE, service_spec(svc, 1, "sleep 600", false), NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
     char *task = wait_task_state(svc, "running");
@@ -489,7 +487,7 @@ static void test_containers(void **state)
     assert_non_null(strstr(res->message, "No such container"));
     docker_result_free(res);
 
-    res = sync_req(docker_service_remove(dk, svc, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, SPEC_SERVICE, svc, NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
     free(task);
@@ -671,8 +669,8 @@ static void test_logs_multiplexed(void **state)
     name(svc, sizeof(svc), "logs");
     const char *script = "i=1; while [ $i -le 50 ]; do echo out$i; echo err$i >&2; "
                          "i=$((i+1)); done";
-    struct docker_result *res =
-        sync_req(docker_service_create(dk, service_spec(svc, 1, script, false), NULL, NULL));
+    struct docker_result *res = sync_req(
+        docker_object_create(dk, SPEC_SERVICE, service_spec(svc, 1, script, false), NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
     free(wait_task_state(svc, "complete"));
@@ -700,7 +698,7 @@ static void test_logs_multiplexed(void **state)
     buf_release(&s.err);
     buf_release(&s.raw);
 
-    res = sync_req(docker_service_remove(dk, svc, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, SPEC_SERVICE, svc, NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
 
@@ -717,8 +715,8 @@ static void test_logs_tty_follow(void **state)
     char svc[128];
     name(svc, sizeof(svc), "tty");
     const char *script = "echo tty-one; echo tty-two >&2; echo tty-three; sleep 600";
-    struct docker_result *res =
-        sync_req(docker_service_create(dk, service_spec(svc, 1, script, true), NULL, NULL));
+    struct docker_result *res = sync_req(
+        docker_object_create(dk, SPEC_SERVICE, service_spec(svc, 1, script, true), NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
     free(wait_task_state(svc, "running"));
@@ -740,7 +738,7 @@ static void test_logs_tty_follow(void **state)
     buf_release(&s.err);
     buf_release(&s.raw);
 
-    res = sync_req(docker_service_remove(dk, svc, NULL, NULL));
+    res = sync_req(docker_object_remove(dk, SPEC_SERVICE, svc, NULL, NULL));
     expect_ok(res);
     docker_result_free(res);
 }
@@ -764,10 +762,10 @@ static void test_many_in_flight(void **state)
     struct counter c = {0};
     enum { N = 60 };
     for (int i = 0; i < N; i++) {
-        struct docker_request *r = i % 3 == 0 ? docker_info(dk, count_cb, &c)
-                                   : i % 3 == 1
-                                       ? docker_services_list(dk, NULL, false, count_cb, &c)
-                                       : docker_nodes_list(dk, NULL, count_cb, &c);
+        struct docker_request *r =
+            i % 3 == 0   ? docker_info(dk, count_cb, &c)
+            : i % 3 == 1 ? docker_object_list(dk, SPEC_SERVICE, NULL, NULL, count_cb, &c)
+                         : docker_nodes_list(dk, NULL, count_cb, &c);
         assert_non_null(r);
     }
     assert_int_equal(c.done, 0); /* never called from inside the call */

@@ -368,7 +368,8 @@ static void test_error_kinds(void **state)
     assert_string_equal(res->raw, "OK");
     docker_result_free(res);
 
-    res = sync_req(d, docker_service_create(d, json_pack("{s:s}", "Name", "x"), NULL, NULL));
+    res = sync_req(
+        d, docker_object_create(d, SPEC_SERVICE, json_pack("{s:s}", "Name", "x"), NULL, NULL));
     assert_int_equal(res->error, DOCKER_OK);
     assert_int_equal(res->status, 201);
     json_t *w = docker_result_warnings(res);
@@ -400,28 +401,105 @@ static void test_mutation_counter(void **state)
     res = sync_req(d, docker_info(d, NULL, NULL));
     docker_result_free(res);
     assert_int_equal(docker_mutations(d), 0); /* GET, and the version GET, are not counted */
-    res = sync_req(d, docker_service_create(d, json_object(), NULL, NULL));
+    res = sync_req(d, docker_object_create(d, SPEC_SERVICE, json_object(), NULL, NULL));
     docker_result_free(res);
-    res = sync_req(d, docker_service_update(d, "abc", 7, json_object(), NULL, NULL));
+    res = sync_req(d, docker_object_update(d, SPEC_SERVICE, "abc", 7, json_object(), NULL, NULL));
     docker_result_free(res);
     assert_true(fake_saw(f, "POST /v1.41/services/abc/update?version=7"));
-    res = sync_req(d, docker_service_remove(d, "a b/c", NULL, NULL));
+    res = sync_req(d, docker_object_remove(d, SPEC_SERVICE, "a b/c", NULL, NULL));
     docker_result_free(res);
     assert_true(fake_saw(f, "DELETE /v1.41/services/a%20b%2Fc"));
     res = sync_req(d, docker_call(d, "POST", "/plainerr", NULL, NULL, NULL)); /* failed: counted */
     docker_result_free(res);
-    res = sync_req(d, docker_services_list(d, NULL, false, NULL, NULL));
+    res = sync_req(d, docker_object_list(d, SPEC_SERVICE, NULL, NULL, NULL, NULL));
     docker_result_free(res);
     assert_int_equal(docker_mutations(d), 4);
 
     json_t *filters = json_object();
     assert_int_equal(docker_filters_add(filters, "label", "io.axion.managed=true"), 0);
     assert_int_equal(docker_filters_add(filters, "label", "x=y"), 0);
-    res = sync_req(d, docker_services_list(d, filters, true, NULL, NULL));
+    res = sync_req(d, docker_object_list(d, SPEC_SERVICE, filters, NULL, NULL, NULL));
     docker_result_free(res);
     json_decref(filters);
     assert_true(fake_saw(f, "GET /v1.41/services?status=true&filters=%7B%22label%22%3A%5B%22io."
                             "axion.managed%3Dtrue%22%2C%22x%3Dy%22%5D%7D"));
+    docker_free(d);
+    fake_stop(f);
+}
+
+/* The kind table: every kind's five calls reach the path the Engine API reference gives. */
+static void test_object_paths(void **state)
+{
+    struct fake *f = fake_start("1.41", h_basic);
+    struct docker *d = client(f, NULL);
+    static const struct {
+        enum spec_kind kind;
+        const char *collection;
+        bool update;
+    } kinds[] = {
+        {SPEC_NETWORK, "networks", false},
+        {SPEC_CONFIG, "configs", true},
+        {SPEC_SECRET, "secrets", true},
+        {SPEC_SERVICE, "services", true},
+    };
+    char want[256];
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+        const char *c = kinds[i].collection;
+        docker_result_free(
+            sync_req(d, docker_object_create(d, kinds[i].kind, json_object(), NULL, NULL)));
+        snprintf(want, sizeof(want), "POST /v1.41/%s/create", c);
+        assert_true(fake_saw(f, want));
+        docker_result_free(sync_req(d, docker_object_inspect(d, kinds[i].kind, "x/1", NULL, NULL)));
+        snprintf(want, sizeof(want), "GET /v1.41/%s/x%%2F1", c);
+        assert_true(fake_saw(f, want));
+        docker_result_free(sync_req(d, docker_object_remove(d, kinds[i].kind, "x1", NULL, NULL)));
+        snprintf(want, sizeof(want), "DELETE /v1.41/%s/x1", c);
+        assert_true(fake_saw(f, want));
+        json_t *filters = json_object();
+        assert_int_equal(docker_filters_add(filters, "name", "a"), 0);
+        docker_result_free(
+            sync_req(d, docker_object_list(d, kinds[i].kind, filters, NULL, NULL, NULL)));
+        json_decref(filters);
+        snprintf(want, sizeof(want), "GET /v1.41/%s%s%sfilters=%%7B%%22name%%22", c,
+                 kinds[i].kind == SPEC_SERVICE ? "?status=true" : "",
+                 kinds[i].kind == SPEC_SERVICE ? "&" : "?");
+        assert_true(fake_saw(f, want));
+        struct docker_request *u =
+            docker_object_update(d, kinds[i].kind, "x1", 9, json_object(), NULL, NULL);
+        if (!kinds[i].update) {
+            assert_null(u); /* networks cannot be updated */
+            continue;
+        }
+        docker_result_free(sync_req(d, u));
+        snprintf(want, sizeof(want), "POST /v1.41/%s/x1/update?version=9", c);
+        assert_true(fake_saw(f, want));
+    }
+    assert_null(docker_object_create(d, _SPEC_KIND_MAX, json_object(), NULL, NULL));
+    docker_free(d);
+    fake_stop(f);
+}
+
+/* raw_body: a 2xx answer comes unparsed, an error answer still says why. */
+static void test_raw_body(void **state)
+{
+    struct fake *f = fake_start("1.41", h_basic);
+    struct docker *d = client(f, NULL);
+    struct docker_call_opts raw = {.raw_body = true};
+    struct docker_result *res =
+        sync_req(d, docker_call_with(d, "GET", "/x", NULL, &raw, NULL, NULL));
+    assert_int_equal(res->error, DOCKER_OK);
+    assert_null(res->body);
+    assert_string_equal(res->raw, "{\"ok\":true}");
+    assert_int_equal(res->raw_len, 11);
+    docker_result_free(res);
+    res = sync_req(d, docker_call_with(d, "GET", "/badjson", NULL, &raw, NULL, NULL));
+    assert_int_equal(res->error, DOCKER_OK); /* not parsed, so not judged */
+    assert_string_equal(res->raw, "{not json");
+    docker_result_free(res);
+    res = sync_req(d, docker_call_with(d, "GET", "/plainerr", NULL, &raw, NULL, NULL));
+    assert_int_equal(res->error, DOCKER_ERR_HTTP);
+    assert_string_equal(res->message, "boom");
+    docker_result_free(res);
     docker_free(d);
     fake_stop(f);
 }
@@ -717,6 +795,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_version_too_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutation_counter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_object_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_raw_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_flood, setup, teardown),

@@ -1,5 +1,6 @@
 #include "support/testutil.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,17 +41,17 @@ static void test_create_when_missing(void **state)
     json_t *spec = svc_spec("s_web", 2, "A=1");
     json_t *net = json_pack("{s:s}", "Name", "s_default");
     struct desired_obj d[] = {
-        {OBJ_SERVICE, "s", "s_web", spec, "h1"},
-        {OBJ_NETWORK, "s", "s_default", net, "n1"},
+        {SPEC_SERVICE, "s", "s_web", spec, "h1"},
+        {SPEC_NETWORK, "s", "s_default", net, "n1"},
     };
     struct plan_input in = {.desired = d, .n_desired = 2, .agent_id = AGENT, .prune = true};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
     assert_int_equal(p.n, 2);
     /* networks first */
-    assert_int_equal(p.steps[0].kind, OBJ_NETWORK);
+    assert_int_equal(p.steps[0].kind, SPEC_NETWORK);
     assert_int_equal(p.steps[0].phase, PHASE_DEPS);
-    assert_int_equal(p.steps[1].kind, OBJ_SERVICE);
+    assert_int_equal(p.steps[1].kind, SPEC_SERVICE);
     assert_int_equal(p.steps[1].action, PLAN_CREATE);
     assert_string_equal(p.steps[1].reason, "missing");
     assert_int_equal(plan_changes(&p), 2);
@@ -63,8 +64,8 @@ static void test_noop_when_equal_with_docker_defaults(void **state)
 {
     json_t *spec = svc_spec("s_web", 2, "A=1");
     json_t *live = live_of(spec);
-    struct desired_obj d = {OBJ_SERVICE, "s", "s_web", spec, "h1"};
-    struct live_obj l = {OBJ_SERVICE, "id1", "s_web", 7, live, true, AGENT, "s", "h1"};
+    struct desired_obj d = {SPEC_SERVICE, "s", "s_web", spec, "h1"};
+    struct live_obj l = {SPEC_SERVICE, "id1", "s_web", 7, live, true, AGENT, "s", "h1"};
     struct plan_input in = {&d, 1, &l, 1, .agent_id = AGENT, .prune = true};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
@@ -80,8 +81,8 @@ static void test_update_env_rolls_tasks(void **state)
     json_t *spec = svc_spec("s_web", 2, "A=2");
     json_t *old = svc_spec("s_web", 2, "A=1");
     json_t *live = live_of(old);
-    struct desired_obj d = {OBJ_SERVICE, "s", "s_web", spec, "h2"};
-    struct live_obj l = {OBJ_SERVICE, "id1", "s_web", 7, live, true, AGENT, "s", "h1"};
+    struct desired_obj d = {SPEC_SERVICE, "s", "s_web", spec, "h2"};
+    struct live_obj l = {SPEC_SERVICE, "id1", "s_web", 7, live, true, AGENT, "s", "h1"};
     struct plan_input in = {&d, 1, &l, 1, .agent_id = AGENT, .prune = true};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
@@ -105,8 +106,8 @@ static void test_replicas_in_place(void **state)
     json_t *spec = svc_spec("s_web", 3, "A=1");
     json_t *old = svc_spec("s_web", 2, "A=1");
     json_t *live = live_of(old);
-    struct desired_obj d = {OBJ_SERVICE, "s", "s_web", spec, "h2"};
-    struct live_obj l = {OBJ_SERVICE, "id1", "s_web", 7, live, true, AGENT, "s", "h1"};
+    struct desired_obj d = {SPEC_SERVICE, "s", "s_web", spec, "h2"};
+    struct live_obj l = {SPEC_SERVICE, "id1", "s_web", 7, live, true, AGENT, "s", "h1"};
     struct plan_input in = {&d, 1, &l, 1, .agent_id = AGENT, .prune = true};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
@@ -124,8 +125,8 @@ static void test_drift_same_hash(void **state)
     json_t *spec = svc_spec("s_web", 2, "A=1");
     json_t *scaled = svc_spec("s_web", 5, "A=1"); /* docker service scale by hand */
     json_t *live = live_of(scaled);
-    struct desired_obj d = {OBJ_SERVICE, "s", "s_web", spec, "h1"};
-    struct live_obj l = {OBJ_SERVICE, "id1", "s_web", 9, live, true, AGENT, "s", "h1"};
+    struct desired_obj d = {SPEC_SERVICE, "s", "s_web", spec, "h1"};
+    struct live_obj l = {SPEC_SERVICE, "id1", "s_web", 9, live, true, AGENT, "s", "h1"};
     struct plan_input in = {&d, 1, &l, 1, .agent_id = AGENT, .prune = true};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
@@ -142,11 +143,11 @@ static void test_prune_only_ours(void **state)
 {
     json_t *sp = json_object();
     struct live_obj l[] = {
-        {OBJ_SERVICE, "a", "s_old", 1, sp, true, AGENT, "s", "h"},
-        {OBJ_SERVICE, "b", "handmade", 1, sp, false, NULL, NULL, NULL},
-        {OBJ_SERVICE, "c", "t_other", 1, sp, true, "agent-2", "t", "h"},
-        {OBJ_CONFIG, "d", "s_cfg_0123abcd", 1, sp, true, AGENT, "s", "h"},
-        {OBJ_SERVICE, "e", "frozen_web", 1, sp, true, AGENT, "frozen", "h"},
+        {SPEC_SERVICE, "a", "s_old", 1, sp, true, AGENT, "s", "h"},
+        {SPEC_SERVICE, "b", "handmade", 1, sp, false, NULL, NULL, NULL},
+        {SPEC_SERVICE, "c", "t_other", 1, sp, true, "agent-2", "t", "h"},
+        {SPEC_CONFIG, "d", "s_cfg_0123abcd", 1, sp, true, AGENT, "s", "h"},
+        {SPEC_SERVICE, "e", "frozen_web", 1, sp, true, AGENT, "frozen", "h"},
     };
     const char *frozen[] = {"frozen"};
     const char *known[] = {"s", "t", "frozen"};
@@ -195,8 +196,8 @@ static void test_conflict_with_unmanaged(void **state)
 {
     json_t *spec = svc_spec("s_web", 1, "A=1");
     json_t *other = json_pack("{s:s}", "Name", "s_web");
-    struct desired_obj d = {OBJ_SERVICE, "s", "s_web", spec, "h"};
-    struct live_obj l = {OBJ_SERVICE, "x", "s_web", 1, other, false, NULL, NULL, NULL};
+    struct desired_obj d = {SPEC_SERVICE, "s", "s_web", spec, "h"};
+    struct live_obj l = {SPEC_SERVICE, "x", "s_web", 1, other, false, NULL, NULL, NULL};
     struct plan_input in = {&d, 1, &l, 1, .agent_id = AGENT, .prune = true};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
@@ -211,8 +212,8 @@ static void test_conflict_with_unmanaged(void **state)
 static void test_only_stack(void **state)
 {
     json_t *a = svc_spec("a_web", 1, "A=1"), *b = svc_spec("b_web", 1, "A=1");
-    struct desired_obj d[] = {{OBJ_SERVICE, "a", "a_web", a, "h"},
-                              {OBJ_SERVICE, "b", "b_web", b, "h"}};
+    struct desired_obj d[] = {{SPEC_SERVICE, "a", "a_web", a, "h"},
+                              {SPEC_SERVICE, "b", "b_web", b, "h"}};
     struct plan_input in = {d, 2, .agent_id = AGENT, .prune = true, .only_stack = "b"};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
@@ -227,20 +228,20 @@ static void test_output(void **state)
 {
     json_t *spec = svc_spec("s_web", 3, "A=1");
     json_t *old = svc_spec("s_web", 2, "A=1");
-    struct desired_obj d = {OBJ_SERVICE, "s", "s_web", spec, "h2"};
-    struct live_obj l = {OBJ_SERVICE, "id1", "s_web", 7, old, true, AGENT, "s", "h1"};
+    struct desired_obj d = {SPEC_SERVICE, "s", "s_web", spec, "h2"};
+    struct live_obj l = {SPEC_SERVICE, "id1", "s_web", 7, old, true, AGENT, "s", "h1"};
     struct plan_input in = {&d, 1, &l, 1, .agent_id = AGENT, .prune = true};
     struct plan p;
     assert_int_equal(plan_compute(&in, &p), 0);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    plan_format_text(&p, f);
-    fclose(f);
-    assert_string_equal(text, "~ update service s_web (spec changed, in place)\n"
-                              "    ~ Mode.Replicated.Replicas\n"
-                              "Plan: 0 to create, 1 to update, 0 to remove, 0 in sync.\n");
-    free(text);
+    struct buf text = BUF_INIT(4096);
+    assert_int_equal(plan_format_text(&p, &text), 0);
+    assert_string_equal(text.data, "~ update service s_web (spec changed, in place)\n"
+                                   "    ~ Mode.Replicated.Replicas\n"
+                                   "Plan: 0 to create, 1 to update, 0 to remove, 0 in sync.\n");
+    buf_release(&text);
+    struct buf tiny = BUF_INIT(16); /* over its limit: an error, nothing half-written */
+    assert_int_equal(plan_format_text(&p, &tiny), -EMSGSIZE);
+    assert_string_equal(tiny.data, "");
     json_t *j = plan_to_json(&p);
     assert_false(json_is_true(json_object_get(j, "in_sync")));
     assert_int_equal(json_integer_value(json_object_get(j, "changes")), 1);

@@ -400,6 +400,106 @@ static void test_overrides(void **state)
     assert_r(s, store_set_stopped(s, "web", NULL, false), -EINVAL);
 }
 
+/* The revisions: one row per stack, and a text that changes exactly when the overrides do. */
+static char *rev_of(struct store *s, const char *stack, int64_t *ret_gen, bool *ret_removed)
+{
+    struct store_stack_rev *revs = NULL;
+    size_t n = 0;
+    assert_r(s, store_list_stack_revisions(s, &revs, &n), 0);
+    char *out = NULL;
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            assert_true(strcmp(revs[i - 1].name, revs[i].name) < 0); /* by name */
+        if (strcmp(revs[i].name, stack) != 0)
+            continue;
+        found = true;
+        out = revs[i].overrides_rev ? strdup(revs[i].overrides_rev) : NULL;
+        if (ret_gen)
+            *ret_gen = revs[i].generation;
+        if (ret_removed)
+            *ret_removed = revs[i].removed;
+    }
+    store_stack_rev_array_free(revs, n);
+    assert_true(found);
+    return out;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void test_stack_revisions(void **state)
+{
+    struct store *s = S(state);
+    struct store_stack_rev *revs = NULL;
+    size_t n = 7;
+    assert_r(s, store_list_stack_revisions(s, &revs, &n), 0);
+    assert_int_equal(n, 0);
+    store_stack_rev_array_free(revs, n);
+
+    put_ok_stack(s, "web");
+    put_ok_stack(s, "db");
+    int64_t gen = 0;
+    bool removed = true;
+    char *r0 = rev_of(s, "web", &gen, &removed);
+    assert_null(r0); /* no overrides */
+    assert_int_equal(gen, 1);
+    assert_false(removed);
+
+    assert_r(s, store_set_replicas(s, "web", "api", 3), 0);
+    char *r1 = rev_of(s, "web", NULL, NULL);
+    assert_non_null(r1);
+    char *db = rev_of(s, "db", NULL, NULL);
+    assert_null(db); /* another stack's overrides are not this one's */
+    assert_r(s, store_set_replicas(s, "web", "api", 3), 0); /* the same value again */
+    char *r1b = rev_of(s, "web", NULL, NULL);
+    assert_true(same_text(r1, r1b));
+
+    /* every kind of change shows */
+    const char *texts[8] = {0};
+    char *owned[8] = {0};
+    size_t k = 0;
+    owned[k] = r1b;
+    texts[k++] = r1b;
+    assert_r(s, store_set_replicas(s, "web", "api", 4), 0);
+    texts[k] = owned[k] = rev_of(s, "web", NULL, NULL), k++;
+    assert_r(s, store_set_stopped(s, "web", "api", true), 0);
+    texts[k] = owned[k] = rev_of(s, "web", NULL, NULL), k++;
+    assert_r(s, store_bump_restart(s, "web", "api", NULL), 0);
+    texts[k] = owned[k] = rev_of(s, "web", NULL, NULL), k++;
+    assert_r(s, store_bump_restart(s, "web", "", NULL), 0);
+    texts[k] = owned[k] = rev_of(s, "web", NULL, NULL), k++;
+    assert_r(s, store_set_replicas(s, "web", "api", STORE_REPLICAS_UNSET), 0);
+    texts[k] = owned[k] = rev_of(s, "web", NULL, NULL), k++;
+    /* a service whose name looks like the separators tells apart all the same */
+    assert_r(s, store_set_replicas(s, "web", "x=1,0,0;1:y", 2), 0);
+    texts[k] = owned[k] = rev_of(s, "web", NULL, NULL), k++;
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = i + 1; j < k; j++)
+            assert_false(same_text(texts[i], texts[j]));
+
+    assert_r(s, store_clear_overrides(s, "web"), 0);
+    char *cleared = rev_of(s, "web", NULL, NULL);
+    assert_null(cleared);
+
+    /* a deploy and a removal move the generation; removed is told */
+    put_ok_stack(s, "web");
+    char *r2 = rev_of(s, "web", &gen, &removed);
+    assert_int_equal(gen, 2);
+    assert_r(s, store_mark_stack_removed(s, "db", 0, NULL), 0);
+    char *r3 = rev_of(s, "db", &gen, &removed);
+    assert_int_equal(gen, 2);
+    assert_true(removed);
+
+    free(r1);
+    free(r2);
+    free(r3);
+    for (size_t i = 0; i < k; i++)
+        free(owned[i]);
+}
+
 /* ---- commands ---- */
 
 static struct store_command cmd(const char *id)
@@ -958,6 +1058,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stack_limits_and_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stack_list_remove_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stack_revisions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets, setup, teardown),
