@@ -83,36 +83,6 @@ static int inputs_load(struct inputs *in, const char *vars_json, const char *fil
     return 0;
 }
 
-/* Parses, checks the policy and converts one manifest. */
-static int build(const char *stack, const char *filename, const char *compose, size_t len,
-                 const struct inputs *in, const struct desired_opts *o,
-                 struct compose_project **ret_project, struct spec_stack **ret_spec, char *err,
-                 size_t errlen)
-{
-    struct compose_error ce = {0};
-    struct compose_vars vars = {in->vars, in->n_vars};
-    struct compose_project *p = NULL;
-    int r = compose_parse(compose, len, filename, &vars, &p, &ce);
-    if (r == 0 && o->policy)
-        r = policy_check(p, o->policy, &ce);
-    struct spec_input si = {
-        .stack = stack, .agent_id = o->agent_id, .files = in->files, .n_files = in->n_files};
-    struct spec_stack *s = NULL;
-    if (r == 0)
-        r = spec_convert(p, &si, &s, &ce);
-    if (r < 0) {
-        if (r == -ENOMEM)
-            snprintf(err, errlen, "out of memory");
-        else
-            snprintf(err, errlen, "%s", ce.text);
-        compose_project_free(p);
-        return r;
-    }
-    *ret_project = p;
-    *ret_spec = s;
-    return 0;
-}
-
 /* --- overrides ----------------------------------------------------------------------------- */
 
 static const struct store_override *find_override(const struct store_override *ov, size_t n,
@@ -327,10 +297,10 @@ static int build_stack(struct desired_state *st, struct desired_stack *ds, struc
             .vars = in.vars,
             .n_vars = in.n_vars,
             .files = {compile_files_from_array, &files},
-            /* MERGE(intake): .base_dir = row->base_dir, .home_dir = row->home_dir once struct
-             * store_stack has them; NULL refuses relative and ~ bind sources with a reason. */
-            .base_dir = NULL,
-            .home_dir = NULL,
+            /* The CLI's directory and home, stored with the generation; NULL (remote sources)
+             * refuses relative and ~ bind sources with a reason. */
+            .base_dir = row->base_dir,
+            .home_dir = row->home_dir,
             .agent_id = o->agent_id,
             .policy = o->policy,
         };
@@ -575,88 +545,4 @@ void desired_release(struct desired_state *st)
     free(st->frozen);
     free(st->inputs_key);
     *st = (struct desired_state){0};
-}
-
-int desired_validate(const char *stack, const char *filename, const char *compose, size_t len,
-                     const char *vars_json, const char *files_json, const struct desired_opts *o,
-                     FILE *warn_out, char *err, size_t errlen)
-{
-    struct inputs in;
-    struct compose_project *p = NULL;
-    struct spec_stack *s = NULL;
-    int r = inputs_load(&in, vars_json, files_json, err, errlen);
-    if (r == 0)
-        r = build(stack, filename, compose, len, &in, o, &p, &s, err, errlen);
-    if (r == 0 && warn_out)
-        for (size_t i = 0; i < s->n_warnings; i++)
-            fprintf(warn_out, "warning: %s\n", s->warnings[i]);
-    spec_stack_free(s);
-    compose_project_free(p);
-    inputs_release(&in);
-    return r;
-}
-
-/* --- what the CLI needs to know of a manifest ------------------------------------------------ */
-
-static int parse_only(const char *compose, size_t len, const char *vars_json,
-                      struct compose_project **ret)
-{
-    struct inputs in;
-    char err[256];
-    struct compose_error ce = {0};
-    int r = inputs_load(&in, vars_json, NULL, err, sizeof(err));
-    if (r == 0) {
-        struct compose_vars vars = {in.vars, in.n_vars};
-        r = compose_parse(compose, len, "compose.yml", &vars, ret, &ce);
-    }
-    inputs_release(&in);
-    return r;
-}
-
-int desired_referenced_files(const char *compose, size_t len, const char *vars_json, char ***ret,
-                             size_t *ret_n)
-{
-    struct compose_project *p = NULL;
-    int r = parse_only(compose, len, vars_json, &p);
-    if (r < 0)
-        return r;
-    const char **v = NULL;
-    size_t n = 0, cap = 0;
-    for (size_t i = 0; i < p->n_configs && r == 0; i++)
-        if (p->configs[i].file && !p->configs[i].external)
-            r = push_name(&v, &n, &cap, p->configs[i].file);
-    for (size_t i = 0; i < p->n_secrets && r == 0; i++)
-        if (p->secrets[i].file && !p->secrets[i].external)
-            r = push_name(&v, &n, &cap, p->secrets[i].file);
-    for (size_t i = 0; i < p->n_services && r == 0; i++)
-        for (size_t j = 0; j < p->services[i].env_file.n && r == 0; j++)
-            r = push_name(&v, &n, &cap, p->services[i].env_file.v[j]);
-    char **out = calloc(n + 1, sizeof(*out));
-    for (size_t i = 0; out && i < n; i++)
-        if (!(out[i] = strdup(v[i]))) {
-            for (size_t j = 0; j < i; j++)
-                free(out[j]);
-            free(out);
-            out = NULL;
-        }
-    free(v);
-    compose_project_free(p);
-    if (r < 0 || !out) {
-        free(out);
-        return -ENOMEM;
-    }
-    *ret = out;
-    *ret_n = n;
-    return 0;
-}
-
-int desired_has_service(const char *compose, size_t len, const char *vars_json, const char *service)
-{
-    struct compose_project *p = NULL;
-    int r = parse_only(compose, len, vars_json, &p);
-    if (r < 0)
-        return r;
-    r = compose_project_service(p, service) != NULL;
-    compose_project_free(p);
-    return r;
 }

@@ -81,19 +81,3 @@ void desired_release(struct desired_state *ds);
 
 /* The stack's entry by name, or NULL. */
 const struct desired_stack *desired_find(const struct desired_state *ds, const char *name);
-
-/* Validates a manifest the way the loop will build it (parse, policy, convert), without the
- * store: what `apply` runs before it writes. filename names the manifest in messages. 0, or
- * -EINVAL with the error in err. Warnings (keys
- * Swarm ignores) are printed to warn_out when it is not NULL. */
-int desired_validate(const char *stack, const char *filename, const char *compose, size_t len,
-                     const char *vars_json, const char *files_json, const struct desired_opts *o,
-                     FILE *warn_out, char *err, size_t errlen);
-
-/* The files a manifest names (configs'/secrets' `file:`, services' `env_file`), as written, for
- * the CLI to attach. 0, or the parse error's negative errno. */
-int desired_referenced_files(const char *compose, size_t len, const char *vars_json, char ***ret,
-                             size_t *ret_n);
-/* 1 when the manifest has the service, 0 when not, negative errno when it does not parse. */
-int desired_has_service(const char *compose, size_t len, const char *vars_json,
-                        const char *service);
