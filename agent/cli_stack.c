@@ -702,6 +702,58 @@ int cli_output_flag(const char *v, bool *ret_json, const char *cmd)
     return 0;
 }
 
+/* What the daemon's parts said of themselves (channels, swarm): "channel.X" under
+ * channels.X, any other key under its own name. */
+static json_t *node_json(struct store *st)
+{
+    struct store_state *v = NULL;
+    size_t n = 0;
+    json_t *o = json_object(), *channels = json_object();
+    if (!o || !channels || store_list_state(st, "", &v, &n) < 0) {
+        json_decref(o);
+        json_decref(channels);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *val = json_loads(v[i].value, 0, NULL);
+        if (!val)
+            continue;
+        if (json_is_object(val))
+            json_object_set_new(val, "updated_at", json_integer(v[i].updated_at));
+        if (strncmp(v[i].key, "channel.", 8) == 0)
+            json_object_set_new(channels, v[i].key + 8, val);
+        else
+            json_object_set_new(o, v[i].key, val);
+    }
+    json_object_set_new(o, "channels", channels);
+    store_state_array_free(v, n);
+    return o;
+}
+
+/* One line per part: "grpc: connected", "kafka: error (the broker's certificate ...)". */
+static void print_node_text(json_t *node)
+{
+    const char *k;
+    json_t *v;
+    json_t *channels = json_object_get(node, "channels");
+    json_object_foreach(channels, k, v)
+    {
+        const char *state = json_string_value(json_object_get(v, "state"));
+        const char *error = json_string_value(json_object_get(v, "error"));
+        printf("channel %s: %s%s%s%s\n", k, state ? state : "?", error && *error ? " (" : "",
+               error && *error ? error : "", error && *error ? ")" : "");
+    }
+    json_object_foreach(node, k, v)
+    {
+        if (streq(k, "channels") || !json_is_object(v))
+            continue;
+        const char *state = json_string_value(json_object_get(v, "state"));
+        const char *error = json_string_value(json_object_get(v, "error"));
+        printf("%s: %s%s%s%s\n", k, state ? state : "?", error && *error ? " (" : "",
+               error && *error ? error : "", error && *error ? ")" : "");
+    }
+}
+
 int cli_status(struct cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -713,7 +765,9 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv)
             printf("Usage: axion-agent status [STACK] [--output text|json]\n\n"
                    "Per stack: generation, state (converged, progressing, degraded, failed,\n"
                    "pending, removed) with its reason, per service running vs desired replicas,\n"
-                   "the last apply and recent events.\n");
+                   "the last apply and recent events. Then the channels (Control Plane, Kafka)\n"
+                   "and the swarm membership as the daemon last reported them. JSON:\n"
+                   "{\"stacks\": [...], \"channels\": {...}, ...}.\n");
             return 0;
         }
         if (c != 'o' || cli_output_flag(optarg, &json, "status") < 0)
@@ -751,12 +805,22 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv)
         json_decref(all);
         goto out;
     }
+    json_t *node = only ? NULL : node_json(st);
     if (json) {
-        json_dumpf(all, stdout, JSON_INDENT(2));
+        json_t *out = node ? node : json_object();
+        node = NULL;
+        json_object_set_new(out, "stacks", all);
+        all = NULL;
+        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         putchar('\n');
-    } else if (n == 0) {
-        printf("no stacks\n");
+        json_decref(out);
+    } else {
+        if (n == 0)
+            printf("no stacks\n");
+        if (node)
+            print_node_text(node);
     }
+    json_decref(node);
     json_decref(all);
     rc = 0;
 out:

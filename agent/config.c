@@ -147,6 +147,9 @@ static const struct key_def keys[CONFIG_KEY_COUNT] = {
                                           reconcile.concurrency),
                                       .min = 1, .max = 64},
     [CONFIG_RECONCILE_PRUNE] = {KEY(reconcile, prune, KIND_BOOLEAN, reconcile.prune)},
+    [CONFIG_RECONCILE_COMMAND_TIMEOUT] = {KEY(reconcile, command_timeout, KIND_DURATION,
+                                              reconcile.command_timeout_ms),
+                                          .min = SECOND, .max = 24 * HOUR},
     [CONFIG_TELEMETRY_INTERVAL] = {KEY(telemetry, interval, KIND_DURATION, telemetry.interval_ms),
                                    .min = SECOND, .max = HOUR},
     [CONFIG_TELEMETRY_CGROUP_ROOT] = {KEY(telemetry, cgroup_root, KIND_STRING,
@@ -1017,6 +1020,7 @@ int config_init(struct config *c)
     c->control_plane.heartbeat_interval_ms = 5000;
     c->docker.request_timeout_ms = 30000;
     c->reconcile.resync_interval_ms = 60000;
+    c->reconcile.command_timeout_ms = 5 * 60000;
     c->reconcile.concurrency = 4;
     c->reconcile.prune = true;
     c->telemetry.interval_ms = 10000;

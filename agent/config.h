@@ -39,6 +39,7 @@ enum config_key {
     CONFIG_RECONCILE_RESYNC_INTERVAL,
     CONFIG_RECONCILE_CONCURRENCY,
     CONFIG_RECONCILE_PRUNE,
+    CONFIG_RECONCILE_COMMAND_TIMEOUT,
     CONFIG_TELEMETRY_INTERVAL,
     CONFIG_TELEMETRY_CGROUP_ROOT,
     CONFIG_TELEMETRY_PROC_ROOT,
@@ -93,6 +94,7 @@ struct config {
         uint64_t resync_interval_ms;
         int64_t concurrency;
         bool prune;
+        uint64_t command_timeout_ms; /* a command's result: still converging after this */
     } reconcile;
     struct {
         uint64_t interval_ms;

@@ -4,6 +4,7 @@
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,6 +17,8 @@
 #include "reconciler/reconciler.h"
 #include "sources/intake.h"
 #include "sources/local.h"
+#include "sources/source.h"
+#include "sources/tracker.h"
 #include "store/store.h"
 
 struct daemon {
@@ -33,6 +36,19 @@ struct daemon {
     ev_signal sigterm, sigint, sighup;
     ev_timer watchdog;
     bool stopping;
+
+    /* What the in-process channels (gRPC, Kafka) are lent: sources/source.h. */
+    struct source_ctx sources;
+    struct tracker *tracker; /* accepted commands until their final result */
+    ev_timer tracker_timer;  /* the earliest deadline of a tracked command */
+    int64_t started_at;
+    struct {
+        int64_t at;
+        int result;
+        char error[512];
+        bool swarm_known, swarm_active, is_manager;
+        char node_id[128];
+    } last_pass;
 };
 
 static void stop_now(void *userdata)
@@ -99,6 +115,80 @@ static void on_local(const char *msg, void *userdata)
     reconciler_trigger(d->reconciler, "desired state changed (local)");
 }
 
+/* --- the loop's reports: command results and what the channels say of the node ------------ */
+
+static void tracker_rearm(struct daemon *d)
+{
+    int64_t next = tracker_expire(d->tracker, source_now_ms());
+    ev_timer_stop(d->loop, &d->tracker_timer);
+    if (!next)
+        return;
+    double in = (double)(next - source_now_ms()) / 1000.0;
+    ev_timer_set(&d->tracker_timer, in > 0.01 ? in : 0.01, 0.);
+    ev_timer_start(d->loop, &d->tracker_timer);
+}
+
+static void on_tracker_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tracker_rearm(w->data);
+}
+
+static void on_pass(const struct reconciler_pass_report *rep, void *userdata)
+{
+    struct daemon *d = userdata;
+    d->last_pass.at = rep->finished_at;
+    d->last_pass.result = rep->result;
+    snprintf(d->last_pass.error, sizeof(d->last_pass.error), "%s", rep->error ? rep->error : "");
+    if (rep->swarm_known) {
+        d->last_pass.swarm_known = true;
+        d->last_pass.swarm_active = rep->swarm_active;
+        d->last_pass.is_manager = rep->is_manager;
+        snprintf(d->last_pass.node_id, sizeof(d->last_pass.node_id), "%s",
+                 rep->node_id ? rep->node_id : "");
+    }
+    if (rep->n_stacks) {
+        struct tracker_stack_state *st = calloc(rep->n_stacks, sizeof(*st));
+        if (!st) {
+            log_warnx("out of memory: command results wait for the next pass");
+            return;
+        }
+        for (size_t i = 0; i < rep->n_stacks; i++)
+            st[i] = (struct tracker_stack_state){rep->stacks[i].stack, rep->stacks[i].generation,
+                                                 rep->stacks[i].state, rep->stacks[i].reason};
+        tracker_on_pass(d->tracker, rep->started_at, st, rep->n_stacks);
+        free(st);
+    } else if (!rep->result) {
+        /* Nothing changed: a reconcile-now is still answered. */
+        tracker_on_pass(d->tracker, rep->started_at, NULL, 0);
+    }
+    tracker_rearm(d);
+}
+
+static void source_wake(void *userdata, const char *why)
+{
+    struct daemon *d = userdata;
+    tracker_rearm(d);
+    reconciler_trigger(d->reconciler, why);
+}
+
+static void source_node_state(void *userdata, struct source_node_state *ret)
+{
+    struct daemon *d = userdata;
+    *ret = (struct source_node_state){
+        .started_at = d->started_at,
+        .last_pass_at = d->last_pass.at,
+        .last_pass_result = d->last_pass.result,
+        .last_pass_error = d->last_pass.error,
+        .swarm_state = !d->last_pass.swarm_known   ? ""
+                       : d->last_pass.swarm_active ? "active"
+                                                   : "inactive",
+        .swarm_role = !d->last_pass.swarm_active ? ""
+                      : d->last_pass.is_manager  ? "manager"
+                                                 : "worker",
+        .node_id = d->last_pass.node_id,
+    };
+}
+
 static int daemon_open(struct daemon *d, bool reset_corrupt)
 {
     struct config *cfg = d->cfg;
@@ -126,6 +216,25 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
     r = reconciler_new(d->loop, d->store, d->docker, &ro, &d->reconciler);
     if (r < 0)
         return log_errno(r, "failed to set up the reconciler");
+    r = tracker_new(d->store, cfg->reconcile.command_timeout_ms, &d->tracker);
+    if (r == 0)
+        r = tracker_load(d->tracker);
+    if (r < 0)
+        return log_errno(r, "failed to load the commands that wait for a result: %s",
+                         store_errmsg(d->store));
+    reconciler_set_observer(d->reconciler, on_pass, d);
+    ev_timer_init(&d->tracker_timer, on_tracker_timer, 0., 0.);
+    d->tracker_timer.data = d;
+    d->sources = (struct source_ctx){
+        .loop = d->loop,
+        .cfg = cfg,
+        .store = d->store,
+        .intake = d->intake,
+        .tracker = d->tracker,
+        .wake = source_wake,
+        .node_state = source_node_state,
+        .userdata = d,
+    };
     r = local_listen(d->loop, cfg->local.socket, on_local, d, &d->local);
     if (r < 0)
         return log_errno(r, "failed to listen on the local socket %s", cfg->local.socket);
@@ -145,6 +254,7 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
                bool reset_corrupt)
 {
     struct daemon d = {.cfg = cfg, .src = src, .log_level = log_level};
+    d.started_at = source_now_ms();
     d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
     if (!d.loop)
         return log_errno(-ENOMEM, "failed to create the event loop");
@@ -180,9 +290,11 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
     ev_signal_stop(d.loop, &d.sigint);
     ev_signal_stop(d.loop, &d.sighup);
     ev_timer_stop(d.loop, &d.watchdog);
+    ev_timer_stop(d.loop, &d.tracker_timer);
     local_listener_free(d.local);
     collector_free(d.collector);
     reconciler_free(d.reconciler);
+    tracker_free(d.tracker);
     docker_free(d.docker);
     intake_free(d.intake);
     store_close(d.store);

@@ -40,6 +40,10 @@ struct pass {
     bool same;     /* desired and live as the previous pass saw them */
     size_t sent;   /* steps sent to the Engine */
     bool complete; /* planned, applied and recorded: its verdicts stand */
+    int64_t started_at;
+    int error;                               /* the pass failed: negative errno (r->err says why) */
+    struct reconciler_stack_report *reports; /* owned strings */
+    size_t n_reports, cap_reports;
 };
 
 struct idle_waiter {
@@ -84,6 +88,9 @@ struct reconciler {
     /* one-pass mode */
     bool once;
     struct reconciler_result *result_out;
+
+    reconciler_observer observer;
+    void *observer_data;
     int result;
     char err[1024];
 };
@@ -131,6 +138,8 @@ static void pass_error(struct reconciler *r, int e, const char *fmt, ...)
     va_end(ap);
     log_error("%s", r->err);
     r->result = e;
+    if (r->pass)
+        r->pass->error = e;
 }
 
 /* --- retries ------------------------------------------------------------------------------- */
@@ -319,6 +328,20 @@ static void set_status(struct reconciler *r, const char *stack, enum store_stack
 {
     if (r->opts.dry_run)
         return;
+    struct pass *p = r->pass;
+    if (p && !r->once) {
+        struct reconciler_stack_report *rep =
+            ARRAY_PUSH(&p->reports, &p->n_reports, &p->cap_reports);
+        const struct desired_stack *ds = desired_find(&r->desired, stack);
+        if (rep) {
+            rep->stack = strdup(stack);
+            rep->reason = strdup(reason ? reason : "");
+            rep->state = state;
+            rep->generation = ds ? ds->generation : 0;
+            if (!rep->stack || !rep->reason)
+                log_warnx("out of memory: the report of %s is incomplete", stack);
+        }
+    }
     _cleanup_free_ char *sj = services ? json_dumps(services, JSON_COMPACT) : NULL;
     struct store_stack_status *old = NULL;
     bool changed_state = true;
@@ -427,6 +450,11 @@ static void pass_free(struct pass *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; i < p->n_reports; i++) {
+        free((char *)p->reports[i].stack);
+        free((char *)p->reports[i].reason);
+    }
+    free(p->reports);
     apply_free(p->apply);
     plan_release(&p->plan);
     live_state_free(p->live);
@@ -481,6 +509,33 @@ static void pass_finish(struct reconciler *r)
     if (p && r->once && r->result_out) {
         r->result_out->plan = p->plan;
         p->plan = (struct plan){0};
+    }
+    if (p && !r->once && r->observer) {
+        /* Reports whose strings could not be copied are left out. */
+        size_t n = 0;
+        for (size_t i = 0; i < p->n_reports; i++)
+            if (p->reports[i].stack && p->reports[i].reason)
+                p->reports[n++] = p->reports[i];
+            else {
+                free((char *)p->reports[i].stack);
+                free((char *)p->reports[i].reason);
+            }
+        p->n_reports = n;
+        const struct live_state *lv = p->live ? p->live : p->complete ? r->last_live : NULL;
+        struct reconciler_pass_report rep = {
+            .swarm_known = lv != NULL,
+            .swarm_active = lv && lv->swarm_active,
+            .is_manager = lv && lv->is_manager,
+            .node_id = lv ? lv->node_id : NULL,
+            .started_at = p->started_at,
+            .finished_at = now_ms(),
+            .unchanged = p->complete && p->same && n == 0 && !p->error,
+            .result = p->error,
+            .error = p->error ? r->err : NULL,
+            .stacks = p->reports,
+            .n_stacks = n,
+        };
+        r->observer(&rep, r->observer_data);
     }
     pass_free(p);
     r->pass = NULL;
@@ -759,6 +814,7 @@ static void pass_start(struct reconciler *r)
         return;
     }
     r->pass = p;
+    p->started_at = now_ms();
     char err[512] = "";
     struct desired_opts dopts = {.agent_id = r->agent_id, .policy = r->opts.policy};
     uint64_t compiles = r->desired.compiles;
@@ -779,6 +835,12 @@ static void pass_start(struct reconciler *r)
 }
 
 /* --- lifecycle ----------------------------------------------------------------------------- */
+
+void reconciler_set_observer(struct reconciler *r, reconciler_observer fn, void *userdata)
+{
+    r->observer = fn;
+    r->observer_data = userdata;
+}
 
 int reconciler_new(struct ev_loop *loop, struct store *store, struct docker *docker,
                    const struct reconciler_opts *opts, struct reconciler **ret)

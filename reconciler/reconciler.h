@@ -44,6 +44,33 @@ void reconciler_trigger(struct reconciler *r, const char *why);
 /* Calls cb once no pass runs (at once when idle); used to stop after the in-flight pass. */
 void reconciler_when_idle(struct reconciler *r, void (*cb)(void *), void *userdata);
 
+/* What a pass found for one stack. */
+struct reconciler_stack_report {
+    const char *stack;
+    int64_t generation;
+    enum store_stack_state state;
+    const char *reason; /* "" when none */
+};
+
+/* One pass, told to the observer when it ends (daemon mode). started_at is CLOCK_REALTIME ms
+ * taken before the pass read the store: a change committed before it is in what it saw. A pass
+ * that found the store and the Swarm as the last one left them reports no stacks (unchanged);
+ * a pass that failed reports its error and the stacks it got to. Borrowed for the call. */
+struct reconciler_pass_report {
+    int64_t started_at, finished_at;
+    bool unchanged;
+    int result;        /* 0, or the pass's negative errno */
+    const char *error; /* result < 0: why */
+    const struct reconciler_stack_report *stacks;
+    size_t n_stacks;
+    /* The node as the pass read it (GET /info); swarm_known false when it could not. */
+    bool swarm_known, swarm_active, is_manager;
+    const char *node_id; /* NULL when unknown */
+};
+typedef void (*reconciler_observer)(const struct reconciler_pass_report *rep, void *userdata);
+/* One observer (NULL: none); the daemon fans it out. */
+void reconciler_set_observer(struct reconciler *r, reconciler_observer fn, void *userdata);
+
 /* What one pass of reconciler_run_once() found. */
 struct reconciler_result {
     struct plan plan;    /* the plan of the pass (owned) */

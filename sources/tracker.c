@@ -249,9 +249,11 @@ void tracker_on_pass(struct tracker *t, int64_t pass_started_at,
             if (p->stack && streq(stacks[j].stack, p->stack))
                 s = &stacks[j];
         if (!s) {
-            /* A removed stack the loop has forgotten is as done as a remove gets. */
-            if (p->kind == INTAKE_REMOVE)
+            /* A removed stack the loop has pruned and forgotten is as done as a remove gets. */
+            struct store_stack *row = NULL;
+            if (p->kind == INTAKE_REMOVE && store_get_stack(t->store, p->stack, &row) == -ENOENT)
                 finish(t, i, TRACKER_DONE, NULL);
+            store_stack_free(row);
             continue;
         }
         const char *error;

@@ -399,6 +399,24 @@ int store_put_telemetry(struct store *s, int64_t ts, const void *payload, size_t
 /* -ENOENT when no sample was stored; *ret_payload is malloc'ed (never NULL on success). */
 int store_get_telemetry(struct store *s, int64_t *ret_ts, void **ret_payload, size_t *ret_len);
 
+/* ---- agent state: what the daemon's parts say of themselves ------------------------------ */
+
+#define STORE_STATE_VALUE_MAX (64u << 10)
+
+/* A JSON document by key ("channel.grpc", "channel.kafka", "swarm"), for `axion-agent
+ * status`: replaced whole by each put. */
+struct store_state {
+    char *key;
+    char *value; /* JSON */
+    int64_t updated_at;
+};
+int store_put_state(struct store *s, const char *key, const char *json);
+/* -ENOENT when the key was never put (or was deleted). */
+int store_delete_state(struct store *s, const char *key);
+/* The entries whose key starts with prefix ("" for all), by key. *ret is NULL when none. */
+int store_list_state(struct store *s, const char *prefix, struct store_state **ret, size_t *ret_n);
+void store_state_array_free(struct store_state *v, size_t n);
+
 /* ---- cleanup helpers ---------------------------------------------------------------------- */
 
 static inline void store_closep(struct store **s)

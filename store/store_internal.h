@@ -76,6 +76,10 @@ enum store_stmt {
     STMT_TELEMETRY_PUT,
     STMT_TELEMETRY_GET,
 
+    STMT_STATE_PUT,
+    STMT_STATE_LIST,
+    STMT_STATE_DELETE,
+
     _STMT_MAX,
 };
 

@@ -649,3 +649,89 @@ int store_get_telemetry(struct store *s, int64_t *ret_ts, void **ret_payload, si
     *ret_len = n;
     return 0;
 }
+
+/* ---- agent state --------------------------------------------------------------------------- */
+
+static int put_state(struct store *s, const char *key, const char *json)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_STATE_PUT);
+    int r;
+    if ((r = store_bind_text(s, st, 1, key)) < 0 || (r = store_bind_text(s, st, 2, json)) < 0 ||
+        (r = store_bind_int(s, st, 3, store_now_ms())) < 0)
+        return r;
+    return store_exec(s, st);
+}
+
+int store_put_state(struct store *s, const char *key, const char *json)
+{
+    int r = store_check_name(s, "key", key, false);
+    if (r >= 0 && !json)
+        r = store_err(s, -EINVAL, "value is missing");
+    if (r >= 0)
+        r = store_check_json(s, "value", json, STORE_STATE_VALUE_MAX, STORE_JSON_ANY);
+    if (r < 0)
+        return store_errctx(s, r, "put state %s", key ? key : "");
+    struct store_txn t;
+    r = store_txn_begin(s, &t);
+    if (r >= 0)
+        r = store_txn_end(s, &t, put_state(s, key, json));
+    return store_errctx(s, r, "put state %s", key);
+}
+
+static int delete_state(struct store *s, const char *key)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_STATE_DELETE);
+    int r;
+    if ((r = store_bind_text(s, st, 1, key)) < 0 || (r = store_exec(s, st)) < 0)
+        return r;
+    return sqlite3_changes(s->db) ? 0 : store_err(s, -ENOENT, "no such key");
+}
+
+int store_delete_state(struct store *s, const char *key)
+{
+    int r = store_check_name(s, "key", key, false);
+    if (r < 0)
+        return store_errctx(s, r, "delete state");
+    struct store_txn t;
+    r = store_txn_begin(s, &t);
+    if (r >= 0)
+        r = store_txn_end(s, &t, delete_state(s, key));
+    return store_errctx(s, r, "delete state %s", key);
+}
+
+void store_state_array_free(struct store_state *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].key);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+int store_list_state(struct store *s, const char *prefix, struct store_state **ret, size_t *ret_n)
+{
+    int r = store_check_text(s, "prefix", prefix ? prefix : "", STORE_NAME_MAX);
+    if (r < 0)
+        return store_errctx(s, r, "list state");
+    _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_STATE_LIST);
+    struct store_state *v = NULL;
+    size_t n = 0, cap = 0;
+    r = store_bind_text(s, st, 1, prefix ? prefix : "");
+    while (r >= 0 && (r = store_step(s, st)) > 0) {
+        struct store_state *x = ARRAY_PUSH(&v, &n, &cap);
+        if (!x) {
+            r = -ENOMEM;
+            break;
+        }
+        if ((r = store_col_text(st, 0, &x->key)) < 0 || (r = store_col_text(st, 1, &x->value)) < 0)
+            break;
+        x->updated_at = sqlite3_column_int64(st, 2);
+    }
+    if (r < 0) {
+        store_state_array_free(v, n);
+        return store_errctx(s, r, "list state");
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}

@@ -156,7 +156,15 @@ static const char migration_2[] =
     "  SELECT seq, command_id, source, kind, stack, received_at, status, error, updated_at\n"
     "  FROM commands;\n"
     "DROP TABLE commands;\n"
-    "ALTER TABLE commands_2 RENAME TO commands;\n";
+    "ALTER TABLE commands_2 RENAME TO commands;\n"
+
+    /* What the daemon's parts say of themselves (a channel's connection, the swarm), as JSON
+     * by key, for `axion-agent status`. */
+    "CREATE TABLE agent_state (\n"
+    "  key         TEXT PRIMARY KEY NOT NULL,\n"
+    "  value       TEXT NOT NULL,\n"
+    "  updated_at  INTEGER NOT NULL\n"
+    ") STRICT, WITHOUT ROWID;\n";
 
 const char *const store_migrations[] = {
     migration_1,
@@ -293,5 +301,12 @@ const char *const store_sql[_STMT_MAX] = {
                            " ON CONFLICT (id) DO UPDATE SET ts = excluded.ts,"
                            " payload = excluded.payload",
     [STMT_TELEMETRY_GET] = "SELECT ts, payload FROM telemetry_latest WHERE id = 1",
+
+    [STMT_STATE_PUT] = "INSERT INTO agent_state (key, value, updated_at) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                       " updated_at = excluded.updated_at",
+    [STMT_STATE_LIST] = "SELECT key, value, updated_at FROM agent_state"
+                        " WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+    [STMT_STATE_DELETE] = "DELETE FROM agent_state WHERE key = ?1",
 };
 /* clang-format on */

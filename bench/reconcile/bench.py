@@ -275,7 +275,8 @@ class Agent:
         return {"apply_s": t1 - t0, "reconcile_s": time.monotonic() - t1}
 
     def status(self):
-        return json.loads(self.cli("status", OURS, "--output", "json").stdout)[0]
+        st = json.loads(self.cli("status", OURS, "--output", "json").stdout)
+        return (st["stacks"] if isinstance(st, dict) else st)[0]
 
     def start(self):
         log = open(os.path.join(self.dir, "daemon.log"), "a")

@@ -218,6 +218,7 @@ class Side:
 
     def converged(self):
         st = json.loads(self.cli("status", "--output", "json"))
+        st = st["stacks"] if isinstance(st, dict) else st  # older builds print the list alone
         states = {x["stack"]: x["state"] for x in st}
         bad = {k: v for k, v in states.items() if v != "converged"}
         return (len(states) == self.args.stacks and not bad) or bad or "no status yet"

@@ -127,7 +127,7 @@ class Agent:
 
     def status(self, stack):
         p = self.cli("status", stack, "--output", "json")
-        return json.loads(p.stdout)[0]
+        return json.loads(p.stdout)["stacks"][0]
 
     def events(self):
         p = self.cli("events", "--limit", "500", "--output", "json")

@@ -172,7 +172,7 @@ def backoff(d, sock, checks):
     checks.append(("one create per retry, no storm", len(creates) <= len(delays) + 1,
                    len(creates)))
     p = agent("status", "axtb", "--output", "json")
-    st = json.loads(p.stdout)[0] if p.returncode == 0 else {}
+    st = json.loads(p.stdout)["stacks"][0] if p.returncode == 0 else {}
     checks.append(("the stack is failed with the Engine's message",
                    st.get("state") == "failed" and "boom" in st.get("reason", ""), st))
 

@@ -249,7 +249,7 @@ def status_json(d):
     p = d.cli("status", "--output", "json")
     if p.returncode != 0:
         raise Failed(f"status --output json: exit {p.returncode}: {p.stderr}")
-    return json.loads(p.stdout)
+    return json.loads(p.stdout)["stacks"]
 
 
 # --- 1. the CLI skeleton ---------------------------------------------------------------------

@@ -1050,6 +1050,43 @@ static void test_data_version_and_check(void **state)
     assert_null(store_close(NULL));
 }
 
+static void test_agent_state(void **state)
+{
+    struct store *s = S(state);
+    struct store_state *v = NULL;
+    size_t n = 9;
+    assert_r(s, store_list_state(s, "", &v, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(v);
+    assert_r(s, store_put_state(s, "channel.grpc", "{\"state\":\"connecting\"}"), 0);
+    assert_r(s, store_put_state(s, "channel.kafka", "{\"state\":\"up\"}"), 0);
+    assert_r(s, store_put_state(s, "swarm", "{\"state\":\"active\"}"), 0);
+    assert_r(s, store_put_state(s, "channel.grpc", "{\"state\":\"connected\"}"), 0);
+    assert_r(s, store_list_state(s, "channel.", &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].key, "channel.grpc");
+    assert_string_equal(v[0].value, "{\"state\":\"connected\"}");
+    assert_true(v[0].updated_at > 0);
+    store_state_array_free(v, n);
+    /* Not JSON, too large, no key: refused with a reason. */
+    assert_r(s, store_put_state(s, "x", "{"), -EINVAL);
+    assert_r(s, store_put_state(s, "", "{}"), -EINVAL);
+    assert_r(s, store_put_state(s, "x", NULL), -EINVAL);
+    char *big = malloc(STORE_STATE_VALUE_MAX + 16);
+    assert_non_null(big);
+    memset(big, ' ', STORE_STATE_VALUE_MAX + 8);
+    memcpy(big, "\"", 1);
+    memcpy(big + STORE_STATE_VALUE_MAX + 6, "\"", 2);
+    big[STORE_STATE_VALUE_MAX + 8] = '\0';
+    assert_r(s, store_put_state(s, "x", big), -EMSGSIZE);
+    free(big);
+    assert_r(s, store_delete_state(s, "swarm"), 0);
+    assert_r(s, store_delete_state(s, "swarm"), -ENOENT);
+    assert_r(s, store_list_state(s, "", &v, &n), 0);
+    assert_int_equal(n, 2);
+    store_state_array_free(v, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1070,6 +1107,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stack_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_telemetry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version_and_check, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

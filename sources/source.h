@@ -1,0 +1,50 @@
+/* source: what the daemon lends a channel (gRPC, Kafka) that runs in its process. A channel
+ * turns what it receives into intake requests (sources/intake.h), tracks the accepted ones
+ * (sources/tracker.h), wakes the loop, and reports what the node is doing; it never writes the
+ * store's desired state any other way and never calls a driver. Everything here belongs to the
+ * loop's thread and outlives the channel.
+ *
+ *   struct intake_result res;
+ *   int64_t at = source_now_ms();
+ *   if (intake_submit(ctx->intake, &rq, &res) == 0 && res.outcome == INTAKE_ACCEPTED) {
+ *       tracker_add(ctx->tracker, &rq, &res, at);
+ *       ctx->wake(ctx->userdata, "deploy from kafka");
+ *   } */
+#pragma once
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/config.h"
+#include "sources/intake.h"
+#include "sources/tracker.h"
+#include "store/store.h"
+
+/* The node as the daemon last saw it, for heartbeats and hellos. Borrowed for the call. */
+struct source_node_state {
+    int64_t started_at;   /* CLOCK_REALTIME ms the daemon started */
+    int64_t last_pass_at; /* the last reconcile pass's end, 0 before the first */
+    int last_pass_result; /* 0, or its negative errno */
+    const char *last_pass_error;
+    /* Swarm membership as the last pass read it: "" while unknown. */
+    const char *swarm_state; /* inactive, pending, active, error, locked */
+    const char *swarm_role;  /* manager, worker, "" */
+    const char *node_id;
+};
+
+struct source_ctx {
+    struct ev_loop *loop;
+    const struct config *cfg;
+    struct store *store;
+    struct intake *intake;
+    struct tracker *tracker;
+    /* Something changed in desired state: a reconcile pass runs soon. */
+    void (*wake)(void *userdata, const char *why);
+    /* The node as the daemon sees it now. */
+    void (*node_state)(void *userdata, struct source_node_state *ret);
+    void *userdata;
+};
+
+/* CLOCK_REALTIME in ms: what tracker_add() wants as the time a command was accepted. */
+int64_t source_now_ms(void);
