@@ -39,6 +39,11 @@ struct daemon {
 
     /* What the in-process channels (gRPC, Kafka) are lent: sources/source.h. */
     struct source_ctx sources;
+    struct pass_observer {
+        source_pass_fn fn;
+        void *userdata;
+    } observers[8];
+    size_t n_observers;
     struct tracker *tracker; /* accepted commands until their final result */
     ev_timer tracker_timer;  /* the earliest deadline of a tracked command */
     int64_t started_at;
@@ -162,6 +167,28 @@ static void on_pass(const struct reconciler_pass_report *rep, void *userdata)
         tracker_on_pass(d->tracker, rep->started_at, NULL, 0);
     }
     tracker_rearm(d);
+    for (size_t i = 0; i < d->n_observers; i++)
+        d->observers[i].fn(rep, d->observers[i].userdata);
+}
+
+static int source_observe(void *userdata, source_pass_fn fn, void *fn_userdata)
+{
+    struct daemon *d = userdata;
+    for (size_t i = 0; i < d->n_observers; i++)
+        if (d->observers[i].userdata == fn_userdata) {
+            if (fn) {
+                d->observers[i].fn = fn;
+            } else {
+                d->observers[i] = d->observers[--d->n_observers];
+            }
+            return 0;
+        }
+    if (!fn)
+        return 0;
+    if (d->n_observers == sizeof(d->observers) / sizeof(d->observers[0]))
+        return -ENOSPC;
+    d->observers[d->n_observers++] = (struct pass_observer){fn, fn_userdata};
+    return 0;
 }
 
 static void source_wake(void *userdata, const char *why)
@@ -233,6 +260,7 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
         .tracker = d->tracker,
         .wake = source_wake,
         .node_state = source_node_state,
+        .observe = source_observe,
         .userdata = d,
     };
     r = local_listen(d->loop, cfg->local.socket, on_local, d, &d->local);

@@ -33,6 +33,10 @@ struct source_node_state {
     const char *node_id;
 };
 
+/* A pass of the loop has ended (reconciler/reconciler.h says what the report holds). */
+struct reconciler_pass_report;
+typedef void (*source_pass_fn)(const struct reconciler_pass_report *rep, void *userdata);
+
 struct source_ctx {
     struct ev_loop *loop;
     const struct config *cfg;
@@ -43,6 +47,8 @@ struct source_ctx {
     void (*wake)(void *userdata, const char *why);
     /* The node as the daemon sees it now. */
     void (*node_state)(void *userdata, struct source_node_state *ret);
+    /* Tells fn of every pass of the loop (after the tracker heard of it); NULL fn removes. */
+    int (*observe)(void *userdata, source_pass_fn fn, void *fn_userdata);
     void *userdata;
 };
 

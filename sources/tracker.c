@@ -188,6 +188,8 @@ static void finish(struct tracker *t, size_t i, enum tracker_result result, cons
 {
     struct pending p = t->pending[i];
     t->pending[i] = t->pending[--t->n_pending];
+    /* The record and what the sink writes with it (an outbox message) in one transaction. */
+    bool own = !store_in_transaction(t->store) && store_begin(t->store) == 0;
     int r = store_update_command(t->store, p.command_id, status_of(result), error);
     if (r < 0 && r != -ENOENT)
         log_warnx("failed to record the result of command %s: %s", p.command_id,
@@ -204,6 +206,9 @@ static void finish(struct tracker *t, size_t i, enum tracker_result result, cons
     for (size_t s = 0; s < t->n_sinks; s++)
         if (streq(t->sinks[s].source, p.source) && t->sinks[s].fn)
             t->sinks[s].fn(&f, t->sinks[s].userdata);
+    if (own && store_commit(t->store) < 0)
+        log_warnx("failed to record the result of command %s: %s", p.command_id,
+                  store_errmsg(t->store));
     pending_clear(&p);
 }
 

@@ -42,6 +42,8 @@ struct tracker_final {
     enum tracker_result result;
     const char *error; /* FAILED: the loop's reason; else NULL */
 };
+/* Called inside the store transaction that records the result: what the sink writes to the
+ * store (an outbox message) commits with it. It must not open a transaction of its own. */
 typedef void (*tracker_sink)(const struct tracker_final *final, void *userdata);
 
 /* What the loop found for one stack in a pass (the reconciler's report). */
