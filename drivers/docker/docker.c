@@ -527,6 +527,9 @@ static int request_setup(struct docker_request *r)
     CURLcode c = CURLE_OK;
     c |= curl_easy_setopt(e, CURLOPT_URL, url);
     c |= curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, d->socket_path);
+    /* http:// only, never another protocol or a redirect to one (the static build links no
+     * GSS-API, LDAP or RTMP: agent/static_link.c). */
+    c |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     c |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     c |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     c |= curl_easy_setopt(e, CURLOPT_PRIVATE, r);
