@@ -219,7 +219,10 @@ static void source_node_state(void *userdata, struct source_node_state *ret)
 static int daemon_open(struct daemon *d, bool reset_corrupt)
 {
     struct config *cfg = d->cfg;
-    int r = setup_open_store(cfg, reset_corrupt ? STORE_OPEN_RESET_CORRUPT : 0, &d->store);
+    int r = setup_check_secrets(cfg);
+    if (r < 0)
+        return r;
+    r = setup_open_store(cfg, reset_corrupt ? STORE_OPEN_RESET_CORRUPT : 0, &d->store);
     if (r == -EBADMSG && !reset_corrupt)
         fprintf(stderr, "axion-agent: 'run --reset-corrupt-store' moves it aside (it is kept, "
                         "renamed) and starts with an empty store\n");

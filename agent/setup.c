@@ -1,12 +1,16 @@
 #include "agent/setup.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "sources/intake.h"
+#include "lib/util.h"
 #include "store/store.h"
 
 int setup_load_config(const struct config_source *src, const char *log_level, struct config *ret)
@@ -20,7 +24,124 @@ int setup_load_config(const struct config_source *src, const char *log_level, st
     int l = log_level_from_string(log_level ? log_level : ret->agent.log_level);
     if (l >= 0)
         log_set_level((enum log_level)l);
+    if (ret->path && *ret->path) {
+        struct stat st;
+        bool token = ret->agent.token && *ret->agent.token &&
+                     ret->origin[CONFIG_AGENT_TOKEN].origin == CONFIG_ORIGIN_FILE;
+        if (stat(ret->path, &st) == 0 &&
+            setup_config_mode_ok(ret->path, st.st_mode, token, err, sizeof(err)) < 0) {
+            fprintf(stderr, "axion-agent: %s\n", err);
+            config_free(ret);
+            return -EPERM;
+        }
+    }
     return 0;
+}
+
+int setup_config_mode_ok(const char *path, unsigned mode, bool holds_token, char *err,
+                         size_t errlen)
+{
+    if (mode & S_IWOTH) {
+        snprintf(err, errlen,
+                 "%s: mode %04o lets anyone change the agent's config; refusing it "
+                 "(chmod 0640 %s, owner root, group axion)",
+                 path, mode & 07777, path);
+        return -EPERM;
+    }
+    if (holds_token && (mode & S_IROTH)) {
+        snprintf(err, errlen,
+                 "%s: mode %04o lets anyone read agent.token, which it holds; refusing it "
+                 "(chmod 0640 %s, owner root, group axion; or give the token in "
+                 "AXION_AGENT__AGENT__TOKEN)",
+                 path, mode & 07777, path);
+        return -EPERM;
+    }
+    return 0;
+}
+
+int setup_key_mode_ok(const char *path, int fd, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+    if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) < 0) {
+        int r = -errno;
+        snprintf(err, errlen, "%s (%s): cannot check the file's mode: %s", path, what,
+                 strerror(errno));
+        return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s (%s): not a regular file", path, what);
+        return -EINVAL;
+    }
+    if (st.st_mode & 0077) {
+        snprintf(err, errlen,
+                 "%s (%s): mode %04o lets %s %s the private key; refusing it "
+                 "(chmod 0600 %s)",
+                 path, what, (unsigned)st.st_mode & 07777,
+                 (st.st_mode & 0070) && (st.st_mode & 0007) ? "group and others"
+                 : (st.st_mode & 0070)                      ? "its group"
+                                                            : "others",
+                 (st.st_mode & 0044) ? "read" : "write", path);
+        return -EPERM;
+    }
+    return 0;
+}
+
+static bool is_key_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n > 4 && streq(name + n - 4, ".key"))
+        return true;
+    return n > 4 && streq(name + n - 4, ".pem") && strstr(name, "key");
+}
+
+int setup_check_secrets(const struct config *cfg)
+{
+    char err[1024];
+    const struct {
+        const char *path, *what;
+    } configured[] = {
+        {cfg->control_plane.key_file, "control_plane.key_file"},
+        {cfg->kafka.key_file, "kafka.key_file"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(configured); i++) {
+        if (!configured[i].path || !*configured[i].path)
+            continue;
+        int r = setup_key_mode_ok(configured[i].path, -1, configured[i].what, err, sizeof(err));
+        if (r == -ENOENT)
+            continue; /* the channel that reads it says so */
+        if (r < 0) {
+            fprintf(stderr, "axion-agent: %s\n", err);
+            return r;
+        }
+    }
+    int dfd = open(cfg->agent.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return 0; /* none yet: setup_open_store makes it; unreadable: it says so */
+    DIR *dir = fdopendir(dfd);
+    if (!dir) {
+        close(dfd);
+        return 0;
+    }
+    int r = 0;
+    struct dirent *de;
+    while (r == 0 && (de = readdir(dir))) {
+        if (!is_key_name(de->d_name))
+            continue;
+        char path[4096];
+        if (snprintf(path, sizeof(path), "%s/%s", cfg->agent.state_dir, de->d_name) >=
+            (int)sizeof(path))
+            continue;
+        _cleanup_close_ int fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue; /* not ours to read (or gone): the reader says so */
+        r = setup_key_mode_ok(path, fd, "a private key in agent.state_dir", err, sizeof(err));
+        if (r == -EINVAL)
+            r = 0; /* not a regular file: not a key */
+        if (r < 0)
+            fprintf(stderr, "axion-agent: %s\n", err);
+    }
+    closedir(dir);
+    return r;
 }
 
 int setup_open_store(const struct config *cfg, unsigned flags, struct store **ret)
@@ -30,7 +151,7 @@ int setup_open_store(const struct config *cfg, unsigned flags, struct store **re
         fprintf(stderr, "axion-agent: agent.state_dir is too long\n");
         return -ENAMETOOLONG;
     }
-    if (!(flags & STORE_OPEN_EXISTING) && mkdir(cfg->agent.state_dir, 0750) < 0 &&
+    if (!(flags & STORE_OPEN_EXISTING) && mkdir(cfg->agent.state_dir, 0700) < 0 &&
         errno != EEXIST) {
         int r = -errno;
         fprintf(stderr, "axion-agent: cannot create state directory %s: %s\n", cfg->agent.state_dir,
