@@ -14,4 +14,4 @@ format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf build build-test
+	rm -rf build build-test build-test-gcc build-test-static

@@ -13,6 +13,14 @@ pkgs=(
     containerd runc iptables util-linux mount
     # the Kafka broker (tests/env/kafka-up.sh): Java, Maven for its jars, openssl for its certs
     openjdk-17-jre-headless maven openssl
+    # the fully static binary (-DAXION_STATIC=ON, scripts/test.sh builds it): the static archives
+    # of what Debian's libcurl, libgrpc and librdkafka depend on (libc6-dev, libstdc++ come with
+    # build-essential), and the headers of the libraries agent/static_link.c stands in for
+    libnghttp2-dev libidn2-dev libunistring-dev libssh2-1-dev libpsl-dev libzstd-dev
+    libbrotli-dev zlib1g-dev liblz4-dev libabsl-dev libre2-dev libc-ares-dev
+    libkrb5-dev libsasl2-dev librtmp-dev libldap-dev
+    # the install test (tests/static/test_install.sh): a Debian root with systemd, debootstrapped
+    debootstrap
 )
 
 missing=()

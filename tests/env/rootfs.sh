@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway Debian bookworm root with systemd, as a Docker image of our own (docker import of
-# a debootstrap root), for the install test (tests/integration/test_install.sh): prints the
+# a debootstrap root), for the install test (tests/static/test_install.sh): prints the
 # image's name. The debootstrap root is made once and cached as a tarball under
 # ${AXION_CACHE_DIR:-$HOME/.cache/axion-agent}/rootfs/ (about 2.5 minutes and 70 MB the first
 # time); the image is imported from it when the Engine does not have it (a few seconds).
