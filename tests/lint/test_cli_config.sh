@@ -34,6 +34,7 @@ heartbeat_interval = "1m30s"
 [kafka]
 brokers = ["127.0.0.1:9092"]
 TOML
+chmod 0640 "$tmp/agent.toml" # it holds the token: the agent refuses it readable by all
 
 # A good file: exit 0, origins, token masked.
 out=$(AXION_AGENT__RECONCILE__CONCURRENCY=8 "$bin" --config "$tmp/agent.toml" \

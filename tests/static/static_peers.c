@@ -7,6 +7,10 @@
  *   static_peers grpc HOST:PORT CA_PEM [TLS_NAME]  a gRPC channel with TLS until READY
  *                                                  (gRPC's own resolver: c-ares by default)
  *   static_peers kafka BOOTSTRAP [CA CERT KEY]     librdkafka: the cluster's metadata
+ *   static_peers hold GRPC_TARGET CA_PEM BOOTSTRAP CA CERT KEY
+ *       for bench/static/rss.py: prints "idle", waits for a line on stdin, then brings up what
+ *       the agent's channels hold (a gRPC TLS channel READY; a Kafka producer and a consumer
+ *       in a group, over TLS, with metadata), prints "up" and holds them until stdin closes
  *
  * Prints what it found and exits 0, or prints why not and exits 1 (deadline 10 s). Not a mock
  * of anything: the peers are the test Kafka broker and the Control Plane simulator. */
@@ -55,7 +59,28 @@ static char *read_file(const char *path)
     return buf;
 }
 
-static int grpc_ready(const char *target, const char *ca_file, const char *tls_name)
+struct grpc_peer {
+    char *ca;
+    grpc_channel_credentials *creds;
+    grpc_channel *ch;
+    grpc_completion_queue *cq;
+};
+
+static void grpc_peer_close(struct grpc_peer *g)
+{
+    grpc_channel_destroy(g->ch);
+    grpc_completion_queue_shutdown(g->cq);
+    while (grpc_completion_queue_next(g->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(g->cq);
+    grpc_channel_credentials_release(g->creds);
+    grpc_shutdown();
+    free(g->ca);
+}
+
+static int grpc_open(struct grpc_peer *g, const char *target, const char *ca_file,
+                     const char *tls_name)
 {
     char *ca = read_file(ca_file);
     if (!ca) {
@@ -82,26 +107,33 @@ static int grpc_ready(const char *target, const char *ca_file, const char *tls_n
     }
     int ok = st == GRPC_CHANNEL_READY;
     printf("grpc %s: %s\n", target, ok ? "READY" : "not ready within the deadline");
-    grpc_channel_destroy(ch);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cq);
-    grpc_channel_credentials_release(creds);
-    grpc_shutdown();
-    free(ca);
+    *g = (struct grpc_peer){ca, creds, ch, cq};
     return ok ? 0 : 1;
 }
 
-static int kafka_metadata(const char *bootstrap, const char *ca, const char *cert, const char *key)
+static int grpc_ready(const char *target, const char *ca_file, const char *tls_name)
+{
+    struct grpc_peer g = {0};
+    int r = grpc_open(&g, target, ca_file, tls_name);
+    if (g.ch)
+        grpc_peer_close(&g);
+    return r;
+}
+
+static int kafka_open(rd_kafka_type_t type, const char *bootstrap, const char *ca, const char *cert,
+                      const char *key, rd_kafka_t **ret)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *kv[][2] = {
-        {"bootstrap.servers", bootstrap}, {"security.protocol", ca ? "ssl" : "plaintext"},
-        {"ssl.ca.location", ca},          {"ssl.certificate.location", cert},
-        {"ssl.key.location", key},        {"ssl.endpoint.identification.algorithm", "https"},
+        {"bootstrap.servers", bootstrap},
+        {"group.id", type == RD_KAFKA_CONSUMER ? "axion-static-peers" : NULL},
+        {"enable.idempotence", type == RD_KAFKA_PRODUCER ? "true" : NULL},
+        {"security.protocol", ca ? "ssl" : "plaintext"},
+        {"ssl.ca.location", ca},
+        {"ssl.certificate.location", cert},
+        {"ssl.key.location", key},
+        {"ssl.endpoint.identification.algorithm", "https"},
     };
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
         if (!kv[i][1])
@@ -112,7 +144,7 @@ static int kafka_metadata(const char *bootstrap, const char *ca, const char *cer
             return 1;
         }
     }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
     if (!rk) {
         printf("kafka %s: %s\n", bootstrap, err);
         return 1;
@@ -126,8 +158,58 @@ static int kafka_metadata(const char *bootstrap, const char *ca, const char *cer
     } else {
         printf("kafka %s: %s\n", bootstrap, rd_kafka_err2str(r));
     }
-    rd_kafka_destroy(rk);
+    *ret = rk;
     return r == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
+}
+
+static int kafka_metadata(const char *bootstrap, const char *ca, const char *cert, const char *key)
+{
+    rd_kafka_t *rk = NULL;
+    int r = kafka_open(RD_KAFKA_PRODUCER, bootstrap, ca, cert, key, &rk);
+    if (rk)
+        rd_kafka_destroy(rk);
+    return r;
+}
+
+static int hold(char **argv)
+{
+    char line[64];
+    printf("idle\n");
+    fflush(stdout);
+    if (!fgets(line, sizeof(line), stdin))
+        return 1;
+    struct grpc_peer g = {0};
+    rd_kafka_t *producer = NULL, *consumer = NULL;
+    int r = grpc_open(&g, argv[0], argv[1], NULL);
+    r |= kafka_open(RD_KAFKA_PRODUCER, argv[2], argv[3], argv[4], argv[5], &producer);
+    r |= kafka_open(RD_KAFKA_CONSUMER, argv[2], argv[3], argv[4], argv[5], &consumer);
+    if (consumer) {
+        rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, "axion-static-peers", RD_KAFKA_PARTITION_UA);
+        rd_kafka_subscribe(consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 2000);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    printf("%s\n", r ? "failed" : "up");
+    fflush(stdout);
+    while (fgets(line, sizeof(line), stdin)) {
+        if (consumer) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 0);
+            if (m)
+                rd_kafka_message_destroy(m);
+        }
+    }
+    if (consumer) {
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+    }
+    if (producer)
+        rd_kafka_destroy(producer);
+    if (g.ch)
+        grpc_peer_close(&g);
+    return r;
 }
 
 int main(int argc, char **argv)
@@ -140,7 +222,10 @@ int main(int argc, char **argv)
         return kafka_metadata(argv[2], NULL, NULL, NULL);
     if (argc == 6 && strcmp(argv[1], "kafka") == 0)
         return kafka_metadata(argv[2], argv[3], argv[4], argv[5]);
+    if (argc == 8 && strcmp(argv[1], "hold") == 0)
+        return hold(argv + 2);
     fprintf(stderr, "usage: static_peers resolve HOST | grpc HOST:PORT CA_PEM [TLS_NAME] |\n"
-                    "       kafka BOOTSTRAP [CA CERT KEY]\n");
+                    "       kafka BOOTSTRAP [CA CERT KEY] |\n"
+                    "       hold GRPC_TARGET CA_PEM BOOTSTRAP CA CERT KEY\n");
     return 2;
 }
