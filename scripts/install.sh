@@ -13,6 +13,7 @@
 # (argv is visible to every user of the host).
 set -euo pipefail
 umask 022
+export LC_ALL=C
 
 prog=install.sh
 here=$(cd "$(dirname "$0")" && pwd)
@@ -150,12 +151,14 @@ install_files() {
 
 # --- the config --------------------------------------------------------------------------
 read_token() {
-    local t
+    local t=""
+    # read -n: at most TOKEN_MAX+1 characters, up to the first newline (a pipe is never
+    # cut short under the reader, whatever follows the first line)
     if [ "$token_file" = - ]; then
-        t=$(head -c $((TOKEN_MAX + 1)) | head -n 1)
+        IFS= read -r -n $((TOKEN_MAX + 1)) t || true
     else
         [ -r "$token_file" ] || die "--token-file $token_file: cannot read it"
-        t=$(head -c $((TOKEN_MAX + 1)) "$token_file" | head -n 1)
+        IFS= read -r -n $((TOKEN_MAX + 1)) t <"$token_file" || true
     fi
     t=${t%$'\r'}
     [ -n "$t" ] || die "--token-file $token_file: no token in it (the first line is the token)"
@@ -170,8 +173,8 @@ toml_str() { # a value for a TOML basic string: refuse what would need escaping
     printf '"%s"' "$2"
 }
 
-# The agent's own reading of a config file (new binary, no AXION_AGENT__ variables).
-config_check() { env -i PATH="$PATH" "$BIN" --config "$1" config check; }
+# The agent's own reading of a config file (the new binary, no AXION_AGENT__ variables).
+config_check() { env -i PATH="$PATH" "${binary:-$BIN}" --config "$1" config check; }
 
 # The values the installed config file sets, as "section<TAB>key = value" (secrets masked).
 file_values() {
@@ -251,21 +254,29 @@ installed_token() {
     sed -n 's/^[[:space:]]*token[[:space:]]*=[[:space:]]*"\(.*\)"[[:space:]]*$/\1/p' "$CONF" | head -n 1
 }
 
-configure() {
+# Before anything is changed: the token, and whether the config can be written.
+preflight() {
     token=""
+    write_conf=false
     if [ -f "$CONF" ]; then
         # The owner and mode first: the agent refuses a token readable by all.
         chmod 0640 "$CONF"
-        chown root:axion "$CONF"
+        chown root:axion "$CONF" 2>/dev/null || true # no group axion yet: install_files makes it
     fi
     if [ -n "$token_file" ]; then read_token; else token=$(installed_token); fi
     if $config_opts || [ -n "$token_file" ] || [ ! -f "$CONF" ]; then
+        write_conf=true
         if [ -z "$token" ] && [ "$local_mode" != true ] &&
             ! { [ -f "$CONF" ] && [ "$(effective local enabled)" = true ]; }; then
             die "a token is needed (--token-file PATH, or - for standard input), unless --local"
         fi
-        write_config
     fi
+}
+
+configure() {
+    if $write_conf; then write_config; fi
+    chmod 0640 "$CONF"
+    chown root:axion "$CONF"
 }
 
 # --- the IPAddressDeny drop-in, generated from the effective config --------------------------
@@ -367,6 +378,7 @@ service() {
 
 do_install() {
     sources
+    preflight
     install_files
     configure
     restrict_ip

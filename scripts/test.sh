@@ -21,6 +21,8 @@ cmake --build "$BUILD" -j "$(nproc)"
 # The run command builds with the system compiler (GCC, optimised): that build must work too.
 cmake -S . -B "$BUILD-gcc" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD-gcc" -j "$(nproc)"
+# The Debian root of the install test (debootstrap once, then cached): made before the lock.
+tests/env/rootfs.sh --prepare
 # Test peers and harness scripts in Python run from a pinned virtualenv.
 PATH="$(tests/env/venv.sh)/bin:$PATH"
 export PATH

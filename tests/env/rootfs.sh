@@ -5,6 +5,10 @@
 # ${AXION_CACHE_DIR:-$HOME/.cache/axion-agent}/rootfs/ (about 2.5 minutes and 70 MB the first
 # time); the image is imported from it when the Engine does not have it (a few seconds).
 # Packages come from Debian's mirror (AXION_DEBIAN_MIRROR overrides it).
+#
+#   rootfs.sh            the image's name on stdout (made when missing)
+#   rootfs.sh --prepare  only the cached tarball (no Docker needed: scripts/test.sh runs it
+#                        before it takes the Docker lock)
 set -euo pipefail
 suite=bookworm
 mirror=${AXION_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -34,6 +38,7 @@ if [ ! -s "$tarball" ]; then
     tar -C "$work/root" --numeric-owner -czf "$work/root.tar.gz" .
     mv "$work/root.tar.gz" "$tarball"
 fi
+[ "${1:-}" != --prepare ] || exit 0
 if ! docker image inspect "$image" >/dev/null 2>&1; then
     docker import --change 'CMD ["/sbin/init"]' --change 'ENV container=docker' \
         "$tarball" "$image" >/dev/null

@@ -98,6 +98,26 @@ snapshot() {
 }
 snapshot >"$work/before.txt"
 
+step "refusals: what install.sh will not do, and says why"
+refused() { # expected-message args...
+    local want=$1 out
+    shift
+    if out=$(cx /src/scripts/install.sh --binary /pkg/axion-agent "$@" 2>&1 </dev/null); then
+        fail "install.sh $* succeeded"
+    fi
+    grep -qF -- "$want" <<<"$out" || fail "install.sh $*: expected \"$want\", got: $out"
+    echo "  $*: $(grep -F -- "$want" <<<"$out" | head -1)"
+}
+refused "never given on the command line" --token s3cret --local
+refused "a token is needed" --grpc-url https://cp.axion.test
+refused "go with an install, not --upgrade" --upgrade --token-file /dev/null
+refused "no token in it" --token-file - --local
+cxs 'printf "tok\"en\n" >/tmp/badtoken'
+refused "other than printable ASCII" --token-file /tmp/badtoken --local
+refused "not installed here" --upgrade
+# nothing of it stayed
+cx test ! -e /etc/axion/agent.toml || fail "a refused install left a config"
+
 step "install (token from standard input)"
 token=axt-token-$$-$RANDOM
 install() { cx /src/scripts/install.sh --binary /pkg/axion-agent --token-file - --local "$@"; }
