@@ -137,7 +137,7 @@ static const char *addr_problem(const char *a, bool with_port)
     return NULL;
 }
 
-/* Why a CIDR ("10.20.0.0/16") cannot be taken, or NULL. */
+/* Why an IPv4 CIDR ("10.20.0.0/16") cannot be taken, or NULL. */
 static const char *cidr_problem(const char *c, unsigned *ret_prefix)
 {
     if (strnlen(c, INTAKE_SWARM_ADDR_MAX + 1) > INTAKE_SWARM_ADDR_MAX)
@@ -149,13 +149,11 @@ static const char *cidr_problem(const char *c, unsigned *ret_prefix)
     memcpy(host, c, (size_t)(slash - c));
     host[slash - c] = '\0';
     unsigned char bytes[16];
-    unsigned max;
-    if (inet_pton(AF_INET, host, bytes) == 1)
-        max = 32;
-    else if (inet_pton(AF_INET6, host, bytes) == 1)
-        max = 128;
-    else
-        return "not an IP address before the /";
+    const unsigned max = 32;
+    if (inet_pton(AF_INET6, host, bytes) == 1)
+        return "an IPv6 pool: the swarm's address pools are IPv4";
+    if (inet_pton(AF_INET, host, bytes) != 1)
+        return "not an IPv4 address before the /";
     const char *p = slash + 1;
     unsigned v = 0;
     if (!*p || strlen(p) > 3)
@@ -166,8 +164,7 @@ static const char *cidr_problem(const char *c, unsigned *ret_prefix)
         v = v * 10 + (unsigned)(*p - '0');
     }
     if (v > max)
-        return max == 32 ? "the prefix length is more than 32"
-                         : "the prefix length is more than 128";
+        return "the prefix length is more than 32";
     *ret_prefix = v;
     return NULL;
 }
@@ -395,7 +392,7 @@ int intake_swarm_submit(struct store *st, const struct intake_request *rq,
                                                        : "swarm leave";
     const char *stray = stray_field(rq);
     if (stray)
-        return reject(res, "%s: takes no %s", kind, stray);
+        return reject(res, "%s: does not take %s", kind, stray);
     switch (rq->kind) {
     case INTAKE_SWARM_INIT:
         return init(st, rq, res);
