@@ -97,6 +97,20 @@ static int submit(const struct config *cfg, struct store *st, const struct intak
     return 0;
 }
 
+static json_t *agent_json(struct store *st);
+
+/* A leave without --force on a node the daemon last saw as a manager stays blocked: say so. */
+static void warn_manager(struct store *st)
+{
+    json_t *agent = agent_json(st);
+    const char *role = json_string_value(json_object_get(agent, "role"));
+    if (role && streq(role, "manager"))
+        fprintf(stderr, "note: the daemon last saw this node as a swarm manager, which leaves "
+                        "only with --force (the last manager's leave erases the swarm): until "
+                        "then the leave is blocked\n");
+    json_decref(agent);
+}
+
 /* Writes the request, says what is wanted now, wakes the daemon. */
 static int write_wanted(struct cli_ctx *ctx, const struct intake_request *rq)
 {
@@ -112,6 +126,8 @@ static int write_wanted(struct cli_ctx *ctx, const struct intake_request *rq)
             membership_describe(sw, wanted, sizeof(wanted));
         store_swarm_free(sw);
         printf("swarm: wanted: %s\n", wanted);
+        if (rq->kind == INTAKE_SWARM_LEAVE && !rq->swarm.force)
+            warn_manager(st);
         cli_wake_daemon(&cfg);
         rc = 0;
     }

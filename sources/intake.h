@@ -139,7 +139,9 @@ struct intake_result {
     /* DUPLICATE: the first one's record as it stands now (applied, failed, still converging,
      * ... once the loop or its source has given the final result). */
     enum store_command_status first_status;
-    /* deploy, remove: the generation written (a duplicate's: the first one's); else 0. */
+    /* deploy, remove: the generation written (a duplicate's: the first one's); swarm-init,
+     * swarm-join, swarm-leave: the revision of the wanted membership written (the tracker's
+     * mark: store_swarm.revision); else 0. */
     int64_t generation;
     /* REJECTED, SUPERSEDED (and a duplicate of one): the place and the cause. When
      * intake_submit() fails: the store's message. */

@@ -384,6 +384,18 @@ static int leave(struct store *st, const struct intake_request *rq, struct intak
     return r < 0 ? failed(st, res, r) : 0;
 }
 
+/* The revision just written, as the request's generation (what the tracker waits for). */
+static int revision(struct store *st, struct intake_result *res)
+{
+    struct store_swarm *sw = NULL;
+    int r = store_get_swarm(st, &sw);
+    if (r < 0)
+        return failed(st, res, r);
+    res->generation = sw->revision;
+    store_swarm_free(sw);
+    return 0;
+}
+
 int intake_swarm_submit(struct store *st, const struct intake_request *rq,
                         struct intake_result *res)
 {
@@ -393,14 +405,21 @@ int intake_swarm_submit(struct store *st, const struct intake_request *rq,
     const char *stray = stray_field(rq);
     if (stray)
         return reject(res, "%s: does not take %s", kind, stray);
+    int r;
     switch (rq->kind) {
     case INTAKE_SWARM_INIT:
-        return init(st, rq, res);
+        r = init(st, rq, res);
+        break;
     case INTAKE_SWARM_JOIN:
-        return join(st, rq, res);
+        r = join(st, rq, res);
+        break;
     case INTAKE_SWARM_LEAVE:
-        return leave(st, rq, res);
+        r = leave(st, rq, res);
+        break;
     default:
         return reject(res, "%s: not a swarm request", kind);
     }
+    if (r < 0 || res->outcome != INTAKE_ACCEPTED)
+        return r;
+    return revision(st, res);
 }
