@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "lib/util.h"
 #include "sources/intake.h"
 #include "store/store.h"
@@ -405,6 +407,47 @@ static void test_leave_in_batch(void **state)
     store_command_free(c);
 }
 
+/* Migration 3 on a version-2 store that holds a swarm row: the row stays, the new columns
+ * take their defaults. */
+static void test_migration_3(void **state)
+{
+    struct fixture *f = *state;
+    struct intake_request rq = join_rq();
+    struct intake_result res = submit(f->in, &rq, INTAKE_ACCEPTED);
+    intake_result_release(&res);
+    intake_free(f->in);
+    f->in = NULL;
+    f->s = store_close(f->s);
+    char path[4096], err[512];
+    snprintf(path, sizeof(path), "%s/store.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *cols[] = {"listen_addr", "data_path_addr", "default_addr_pools",
+                          "subnet_size", "data_path_port", "leave_force",
+                          "source",      "revision"};
+    for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "ALTER TABLE swarm DROP COLUMN %s", cols[i]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(store_open(path, 0, &f->s, err, sizeof(err)), 0);
+    struct store_swarm *sw = row(f->s);
+    assert_int_equal(sw->desired_role, STORE_SWARM_WORKER);
+    assert_string_equal(sw->join_addrs_json, "[\"10.231.0.1:2377\"]");
+    assert_string_equal(sw->join_token, TOKEN);
+    assert_string_equal(sw->default_addr_pools_json, "[]");
+    assert_null(sw->listen_addr);
+    assert_null(sw->source);
+    assert_false(sw->force);
+    assert_int_equal(sw->revision, 1);
+    store_swarm_free(sw);
+    struct intake_opts o = {.agent_id = "t1"};
+    assert_int_equal(intake_new(f->s, &o, &f->in), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_join_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_with_stacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_in_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_3, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
