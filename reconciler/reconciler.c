@@ -808,6 +808,8 @@ static void on_membership_done(void *userdata)
  * one is due (true: the pass goes on in on_membership_done), else reports. */
 static bool membership(struct reconciler *r, struct pass *p)
 {
+    if (r->only_stack)
+        return false; /* one stack's pass (reconcile --stack): the membership is not its own */
     size_t held = 0, removing = 0;
     for (size_t i = 0; i < r->desired.n_stacks; i++)
         r->desired.stacks[i].removed ? removing++ : held++;
