@@ -47,15 +47,36 @@ int setup_open_store(const struct config *cfg, unsigned flags, struct store **re
     return r;
 }
 
+static struct policy_list policy_list(const struct config_strv *l)
+{
+    return (struct policy_list){l->v, l->n};
+}
+
 void setup_policy(const struct config *cfg, struct policy_rules *ret)
 {
+    int level = policy_level_from_string(cfg->policy.level);
+    uint32_t exceptions = 0;
+    for (size_t i = 0; i < cfg->policy.exceptions.n; i++) {
+        int rule = policy_rule_from_string(cfg->policy.exceptions.v[i]);
+        if (rule >= 0) /* the config refuses other names */
+            exceptions |= POLICY_EXCEPT(rule);
+    }
     *ret = (struct policy_rules){
+        .level = level >= 0 ? (enum policy_level)level : POLICY_BASELINE,
+        .exceptions = exceptions,
         .allow_privileged = cfg->policy.allow_privileged,
         .allow_host_namespaces = cfg->policy.allow_host_namespaces,
         .allow_cap_add = cfg->policy.allow_cap_add,
         .allow_devices = cfg->policy.allow_devices,
         .bind_allow = cfg->policy.bind_allow.v,
         .n_bind_allow = cfg->policy.bind_allow.n,
+        .cap_add = policy_list(&cfg->policy.cap_add),
+        .volume_drivers = policy_list(&cfg->policy.volume_drivers),
+        .network_drivers = policy_list(&cfg->policy.network_drivers),
+        .log_drivers = policy_list(&cfg->policy.log_drivers),
+        .secret_drivers = policy_list(&cfg->policy.secret_drivers),
+        .sysctls = policy_list(&cfg->policy.sysctls),
+        .engine_socket = cfg->docker.socket,
     };
 }
 

@@ -21,7 +21,7 @@ int setup_load_config(const struct config_source *src, const char *log_level, st
  * STORE_OPEN_EXISTING. Prints the error ("no store at PATH yet (nothing was applied)"). */
 int setup_open_store(const struct config *cfg, unsigned flags, struct store **ret);
 
-/* The [policy] section as compiler rules; the bind allow-list is borrowed from cfg. */
+/* The [policy] section as compiler rules; its lists are borrowed from cfg. */
 void setup_policy(const struct config *cfg, struct policy_rules *ret);
 
 /* The intake on st with this node's agent id and policy (cfg and st must outlive it). */

@@ -1585,3 +1585,24 @@ int spec_resolve_ids(json_t *service_spec,
     }
     return 0;
 }
+
+int spec_resolve_network_ids(json_t *service_spec,
+                             const char *(*lookup)(void *ud, enum spec_kind kind, const char *name),
+                             void *ud, const char **ret_missing)
+{
+    json_t *nets = json_object_get(json_object_get(service_spec, "TaskTemplate"), "Networks"), *e;
+    size_t i;
+    json_array_foreach(nets, i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "Target"));
+        const char *id = name ? lookup(ud, SPEC_NETWORK, name) : NULL;
+        if (!id) {
+            if (ret_missing)
+                *ret_missing = name;
+            return -ENOENT;
+        }
+        if (set_str(e, "Target", id) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}

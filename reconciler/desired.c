@@ -329,16 +329,11 @@ static int str_same(const char *a, const char *b)
 /* The agent id and the policy as one text: stacks compiled with another are compiled again. */
 static char *inputs_key(const struct desired_opts *o)
 {
-    struct buf b = BUF_INIT(1u << 20);
-    const struct policy_rules *p = o->policy;
-    buf_printf(&b, "%s\n", o->agent_id ? o->agent_id : "");
-    if (p) {
-        buf_printf(&b, "policy %d%d%d%d\n", p->allow_privileged, p->allow_host_namespaces,
-                   p->allow_cap_add, p->allow_devices);
-        for (size_t i = 0; i < p->n_bind_allow; i++)
-            buf_printf(&b, "%zu:%s\n", strlen(p->bind_allow[i]), p->bind_allow[i]);
-    }
-    return buf_detach(&b, NULL);
+    _cleanup_free_ char *policy = o->policy ? policy_rules_key(o->policy) : strdup("none");
+    char *key = NULL;
+    if (!policy || asprintf(&key, "%s\npolicy %s", o->agent_id ? o->agent_id : "", policy) < 0)
+        return NULL;
+    return key;
 }
 
 static int push_name(const char ***v, size_t *n, size_t *cap, const char *name)

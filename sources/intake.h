@@ -34,7 +34,7 @@
 #define INTAKE_FILES_MAX    1000u      /* attached files of one deploy */
 #define INTAKE_FILE_MAX     (1u << 20) /* bytes of one attached file */
 #define INTAKE_VARS_MAX     4096u      /* variables of one deploy (each of vars and env) */
-#define INTAKE_REPLICAS_MAX 100000
+#define INTAKE_REPLICAS_MAX COMPOSE_MAX_REPLICAS /* scale: the cap deploy.replicas has */
 #define INTAKE_ERROR_MAX    2048u
 
 enum intake_kind {
@@ -129,8 +129,9 @@ struct intake;
 
 struct intake_opts {
     const char *agent_id;              /* io.axion.agent on every object; copied */
-    const struct policy_rules *policy; /* copied, but its bind_allow list is borrowed and must
-                                        * outlive the intake; NULL: no policy check */
+    const struct policy_rules *policy; /* copied, but its lists (bind_allow, drivers, ...) are
+                                        * borrowed and must outlive the intake; NULL: no policy
+                                        * check */
 };
 
 /* The store is borrowed: it must outlive the intake. */
