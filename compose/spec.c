@@ -598,10 +598,12 @@ static int parse_env_file(struct conv *c, const struct compose_service *s, const
         char *var = copy;
         while (*var == ' ' || *var == '\t')
             var++;
+        /* The line is not shown: an env file holds passwords, and a line without "=" may be
+         * one. */
         if (strpbrk(var, " \t"))
             return conv_fail(c, s->env_file_pos, path,
-                             "env file %s: variable '%s' contains whitespaces (line %zu)", name,
-                             var, lineno);
+                             "env file %s: line %zu: the variable name contains whitespace", name,
+                             lineno);
         if (!*var)
             return conv_fail(c, s->env_file_pos, path, "env file %s: no variable name on line %zu",
                              name, lineno);

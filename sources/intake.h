@@ -88,9 +88,11 @@ struct intake_request {
      * manifest or a file it uses names are stored with the stack. */
     const struct compose_var *env;
     size_t n_env;
-    /* Files the manifest names (configs'/secrets' file:, env_file), by name. Every one must be
-     * used by the manifest; they must be UTF-8 text without NUL bytes (the store keeps them as
-     * text for now). */
+    /* Files the manifest names (configs'/secrets' file:, env_file), by name, matched by the
+     * converter's rule (compile_file_matches()); an attached file wins over the lookup. Every
+     * one must be used by the manifest. Any bytes (a DER key, a keystore): the store keeps them
+     * as bytes, sealed. An env_file must still be UTF-8 text without NUL bytes (the converter
+     * reads it as lines of text). */
     const struct spec_file *files;
     size_t n_files;
     /* Files not in files above, on demand (the CLI reads them from beside the manifest); the
