@@ -42,9 +42,14 @@ static bool only_chars(const char *v, const char *extra)
     return true;
 }
 
+/* Paths longer than this are refused, never cut (PATH_MAX - 1). */
+#define PATH_LEN_MAX 4095
+
 static const char *check_path(const char *v)
 {
-    return v[0] == '/' ? NULL : "an absolute path";
+    if (v[0] != '/')
+        return "an absolute path";
+    return strlen(v) <= PATH_LEN_MAX ? NULL : "an absolute path of at most 4095 bytes";
 }
 
 static const char *check_log_level(const char *v)
@@ -96,8 +101,8 @@ static const char *check_broker(const char *v)
 /* A host path prefix: absolute, and without "..", which the policy refuses in paths. */
 static const char *check_bind_prefix(const char *v)
 {
-    if (v[0] != '/')
-        return "an absolute path";
+    if (v[0] != '/' || strlen(v) > PATH_LEN_MAX)
+        return "an absolute path of at most 4095 bytes";
     for (const char *p = v; (p = strstr(p, "..")); p += 2)
         if ((p == v || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
             return "an absolute path without \"..\"";

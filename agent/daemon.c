@@ -291,9 +291,9 @@ static int lock_state_dir(const struct config *cfg, int *ret_fd)
             pid[strcspn(pid, "\n")] = '\0';
         if (r == -EWOULDBLOCK)
             fprintf(stderr,
-                    "axion-agent: another axion-agent daemon%s%s runs with the state dir %s "
+                    "axion-agent: another axion-agent daemon%s%s%s runs with the state dir %s "
                     "(it holds %s); stop it first, or give this one another agent.state_dir\n",
-                    *pid ? " (pid " : "", *pid ? pid : "", cfg->agent.state_dir, path);
+                    *pid ? " (pid " : "", pid, *pid ? ")" : "", cfg->agent.state_dir, path);
         else
             fprintf(stderr, "axion-agent: cannot lock %s: %s\n", path, strerror(-r));
         close(fd);

@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "sources/intake.h"
@@ -23,6 +26,31 @@ int setup_load_config(const struct config_source *src, const char *log_level, st
     return 0;
 }
 
+/* Why a store that is there may not open for us, as a hint after the error. */
+static void explain_unopenable(const char *path, const char *dir)
+{
+    struct stat st;
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        fprintf(stderr, "axion-agent: %s is on a read-only filesystem\n", dir);
+    if (lstat(path, &st) == 0 && st.st_uid != geteuid()) {
+        struct passwd *pw = getpwuid(st.st_uid);
+        if (pw)
+            fprintf(stderr,
+                    "axion-agent: the store belongs to %s (uid %u), mode %04o: run this command "
+                    "as %s (sudo -u %s axion-agent ...)\n",
+                    pw->pw_name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), pw->pw_name,
+                    pw->pw_name);
+        else
+            fprintf(stderr,
+                    "axion-agent: the store belongs to uid %u, mode %04o: run this command as "
+                    "that user\n",
+                    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    }
+    fprintf(stderr, "axion-agent: nothing was lost: the store and its data are still at %s\n",
+            path);
+}
+
 int setup_open_store(const struct config *cfg, unsigned flags, struct store **ret)
 {
     char path[4096], err[1024] = "";
@@ -35,16 +63,24 @@ int setup_open_store(const struct config *cfg, unsigned flags, struct store **re
         int r = -errno;
         fprintf(stderr, "axion-agent: cannot create state directory %s: %s\n", cfg->agent.state_dir,
                 strerror(errno));
+        if (r == -EROFS || r == -EACCES || r == -EPERM)
+            fprintf(stderr, "axion-agent: nothing was written\n");
         return r;
     }
     int r = store_open(path, flags, ret, err, sizeof(err));
-    if (r == -ENOENT && (flags & STORE_OPEN_EXISTING)) {
+    if (r >= 0)
+        return 0;
+    /* "Not there" only when it is not there: a store we may not open is another story. */
+    struct stat st;
+    bool absent = lstat(path, &st) < 0 && errno == ENOENT;
+    if (absent && (flags & STORE_OPEN_EXISTING)) {
         fprintf(stderr, "axion-agent: no store at %s yet (nothing was applied)\n", path);
         return r;
     }
-    if (r < 0)
-        fprintf(stderr, "axion-agent: %s\n", *err ? err : strerror(-r));
-    return r;
+    fprintf(stderr, "axion-agent: cannot open the store: %s\n", *err ? err : strerror(-r));
+    if (!absent && r != -EBADMSG && r != -EPROTONOSUPPORT && r != -EMEDIUMTYPE)
+        explain_unopenable(path, cfg->agent.state_dir);
+    return r == -ENOENT && !absent ? -EACCES : r;
 }
 
 static struct policy_list policy_list(const struct config_strv *l)

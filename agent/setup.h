@@ -18,7 +18,10 @@ struct intake;
 int setup_load_config(const struct config_source *src, const char *log_level, struct config *ret);
 
 /* Opens the store at <agent.state_dir>/store.db, creating the directory unless flags has
- * STORE_OPEN_EXISTING. Prints the error ("no store at PATH yet (nothing was applied)"). */
+ * STORE_OPEN_EXISTING. Prints the error: "no store at PATH yet (nothing was applied)" only when
+ * there is none; a store that is there but does not open (its owner, its mode, a read-only
+ * filesystem) is said to be so, with who owns it and that nothing was lost. Run by root, the
+ * files it makes in a state dir another user owns are that user's (store.h). */
 int setup_open_store(const struct config *cfg, unsigned flags, struct store **ret);
 
 /* The [policy] section as compiler rules; its lists are borrowed from cfg. */

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -22,28 +23,6 @@ struct local_listener {
     local_cb cb;
     void *userdata;
 };
-
-const char *local_file_type(unsigned mode)
-{
-    switch (mode & S_IFMT) {
-    case S_IFREG:
-        return "a regular file";
-    case S_IFDIR:
-        return "a directory";
-    case S_IFLNK:
-        return "a symbolic link";
-    case S_IFIFO:
-        return "a FIFO";
-    case S_IFCHR:
-        return "a character device";
-    case S_IFBLK:
-        return "a block device";
-    case S_IFSOCK:
-        return "a socket";
-    default:
-        return "not a regular file";
-    }
-}
 
 static int make_addr(const char *path, struct sockaddr_un *sa)
 {
@@ -92,7 +71,7 @@ static int clear_path(const char *path, const struct sockaddr_un *sa, char *err,
         snprintf(err, errlen,
                  "%s exists and is %s, not a socket: it is left alone (set local.socket to a "
                  "path of its own)",
-                 path, local_file_type(st.st_mode));
+                 path, fileio_type(st.st_mode));
         return -EEXIST;
     }
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);

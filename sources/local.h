@@ -21,9 +21,6 @@ int local_listen(struct ev_loop *loop, const char *path, local_cb cb, void *user
 /* Stops listening and removes the socket, if what is at the path is still the one it bound. */
 struct local_listener *local_listener_free(struct local_listener *l);
 
-/* "a regular file", "a directory", ... for the type bits of a stat's st_mode. */
-const char *local_file_type(unsigned mode);
-
 /* Sends msg ("wake") to a daemon listening at path. Returns 1 when delivered, 0 when no daemon
  * listens there, negative errno on other failures. */
 int local_send(const char *path, const char *msg);
