@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,91 @@ static void test_deploy_cli(void **state)
     expect_error(&res, "m.yml: file ./unreadable.txt: /srv/app/unreadable.txt: Permission denied");
     intake_result_release(&res);
     assert_int_equal(generation_of(f->s, "web"), 1);
+}
+
+/* Attached files as a class (issue 13.2): one rule for names (the converter's), an attached
+ * file always wins over one from the lookup, one that answers nothing is refused, and any bytes
+ * are kept as bytes and reach the Engine's request as they are. */
+static int lookup_everything(void *ud, const char *name, struct spec_file *ret, char *why,
+                             size_t whylen)
+{
+    int *calls = ud;
+    (*calls)++;
+    *ret = (struct spec_file){name, "from disk", 9};
+    return 0;
+}
+
+static void test_attached_files(void **state)
+{
+    struct fixture *f = F(state);
+    const char *yaml = "services: {web: {image: x, secrets: [pw]}}\n"
+                       "secrets: {pw: {file: ./pw.der}}\n";
+    const char der[] = "\x30\x82\x00\xff\xfe\x00\x01 a DER key";
+    const struct {
+        const char *attached; /* the --attach name */
+        bool matches;
+    } names[] = {
+        {"./pw.der", true}, {"pw.der", true},      {".//pw.der", true}, {"././pw.der", true},
+        {"PW.der", false},  {"sub/pw.der", false}, {"pw.der ", false},  {"/pw.der", false},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int calls = 0;
+        const struct spec_file files[] = {{names[i].attached, der, sizeof(der) - 1}};
+        struct intake_request rq = deploy_rq("files", yaml);
+        rq.files = files;
+        rq.n_files = 1;
+        rq.lookup = (struct compile_files){lookup_everything, &calls};
+        struct intake_result res;
+        assert_int_equal(intake_submit(f->in, &rq, &res), 0);
+        if (!names[i].matches) {
+            /* it answers nothing: refused, even though the lookup had the file */
+            if (res.outcome != INTAKE_REJECTED || !strstr(res.error, "is not used by the manifest"))
+                fail_msg("%s: %s %s", names[i].attached, intake_outcome_to_string(res.outcome),
+                         res.error);
+            intake_result_release(&res);
+            continue;
+        }
+        if (res.outcome != INTAKE_ACCEPTED)
+            fail_msg("%s: %s", names[i].attached, res.error);
+        intake_result_release(&res);
+        assert_int_equal(calls, 0); /* the attached one won: nothing read from beside */
+        struct store_stack *st = NULL;
+        assert_int_equal(store_get_stack(f->s, "files", &st), 0);
+        assert_int_equal(st->n_files, 1); /* only what was used */
+        assert_string_equal(st->files[0].name, names[i].attached);
+        assert_int_equal(st->files[0].len, sizeof(der) - 1);
+        assert_memory_equal(st->files[0].data, der, sizeof(der) - 1);
+        /* ... and the stored stack compiles to a secret of exactly these bytes */
+        struct spec_file sf = {st->files[0].name, st->files[0].data, st->files[0].len};
+        struct compile_file_array arr = {&sf, 1};
+        struct compile_input ci = {.stack = "files",
+                                   .text = st->compose,
+                                   .len = st->compose_len,
+                                   .files = {compile_files_from_array, &arr}};
+        struct compile_result *cr = NULL;
+        struct compose_error err;
+        assert_int_equal(compile_stack(&ci, &cr, &err), 0);
+        const struct spec_object *o = NULL;
+        for (size_t k = 0; k < cr->spec->n_objects; k++)
+            if (cr->spec->objects[k].kind == SPEC_SECRET)
+                o = &cr->spec->objects[k];
+        assert_non_null(o);
+        const char *b64 = json_string_value(json_object_get(o->spec, "Data"));
+        unsigned char raw[64];
+        int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)strlen(b64));
+        assert_true(n >= (int)sizeof(der) - 1);
+        assert_memory_equal(raw, der, sizeof(der) - 1);
+        compile_result_free(cr);
+        store_stack_free(st);
+    }
+    /* Two names that both answer the same reference: the exact one wins, the other is unused. */
+    const struct spec_file both[] = {{"pw.der", "a", 1}, {"./pw.der", "b", 1}};
+    struct intake_request rq = deploy_rq("files", yaml);
+    rq.files = both;
+    rq.n_files = 2;
+    struct intake_result res = submit_ok(f->in, &rq, INTAKE_REJECTED);
+    expect_error(&res, "attached file \"pw.der\" is not used by the manifest");
+    intake_result_release(&res);
 }
 
 /* ---- duplicate ----------------------------------------------------------------------------------
@@ -828,6 +914,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deploy_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attached_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_superseded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_manifests, setup, teardown),
