@@ -155,6 +155,21 @@ static int healthcheck_finish(struct compose_loader *l, const struct compose_yno
     const struct compose_healthcheck *h = obj;
     if (h->disable && compose_yaml_get(map, "test") && h->test.n)
         return compose_load_fail(l, map, "test and disable can't be set at the same time");
+    /* The Engine takes 0 (its default) or at least 1ms for these. */
+    const struct {
+        const char *key;
+        const struct compose_duration *d;
+    } mins[] = {
+        {"interval", &h->interval}, {"timeout", &h->timeout}, {"start_period", &h->start_period}};
+    for (size_t i = 0; i < ARRAY_SIZE(mins); i++) {
+        if (!mins[i].d->set || mins[i].d->ns == 0 || mins[i].d->ns >= 1000000)
+            continue;
+        size_t old = compose_load_push(l, mins[i].key);
+        int r = compose_load_fail(l, compose_yaml_get(map, mins[i].key),
+                                  "expected 0 or at least 1ms (the Engine's minimum)");
+        compose_load_pop(l, old);
+        return r;
+    }
     return 0;
 }
 
