@@ -83,8 +83,8 @@ int cli_getopt(struct cli_ctx *ctx, const char *cmd, int argc, char **argv, cons
         const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
         if (idx >= 0 && c != '?' && c != ':') {
             /* getopt takes "--res" for "--reset-corrupt-store"; a command does not guess. */
-            const char *tok = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
-                                                                                  : arg;
+            const char *tok =
+                optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2] : arg;
             const char *full = longopts[idx].name;
             size_t tl = strncmp(tok, "--", 2) == 0 ? strcspn(tok + 2, "=") : 0;
             if (tl && (tl != strlen(full) || strncmp(tok + 2, full, tl) != 0)) {
