@@ -248,6 +248,12 @@ void store_seal_plain_files(struct store *s)
 {
     if (!s->has_key)
         return;
+    /* A read first: the usual store has none, and a read-only command takes no write lock. */
+    _cleanup_stmt_ sqlite3_stmt *probe = store_stmt(s, STMT_FILES_PLAIN);
+    int any = store_step(s, probe);
+    store_stmt_resetp(&probe);
+    if (any <= 0)
+        return;
     struct store_txn t;
     int r = store_txn_begin(s, &t);
     int n = 0;
