@@ -94,14 +94,15 @@ int cli_getopt(struct cli_ctx *ctx, const char *cmd, int argc, char **argv, cons
             }
         }
         if (c == '?') {
+            /* the option's name only: "--name=value" may hold a secret (a token) */
             if (optopt)
                 fprintf(stderr,
                         "axion-agent %s: unknown option '-%c' (see 'axion-agent %s --help')\n", cmd,
                         optopt, cmd);
             else
                 fprintf(stderr,
-                        "axion-agent %s: unknown option '%s' (see 'axion-agent %s --help')\n", cmd,
-                        arg, cmd);
+                        "axion-agent %s: unknown option '%.*s' (see 'axion-agent %s --help')\n",
+                        cmd, (int)strcspn(arg, "="), arg, cmd);
             return CLI_BAD;
         }
         if (c == ':') {
@@ -111,7 +112,8 @@ int cli_getopt(struct cli_ctx *ctx, const char *cmd, int argc, char **argv, cons
                 fprintf(stderr, "axion-agent %s: option '%s' needs a value\n", cmd, arg);
             return CLI_BAD;
         }
-        int g = cli_global_option(ctx, c, optarg);
+        /* -c and -l are global; a command's long option may use those letters for its own */
+        int g = idx >= 0 && c < CLI_OPT_CONFIG ? 0 : cli_global_option(ctx, c, optarg);
         if (g < 0)
             return CLI_BAD;
         if (g == 0)

@@ -151,6 +151,11 @@ int store_seal_file(struct store *s, const char *stack, const char *name, const 
  * -EKEYREJECTED when this key does not open it; the message says which file and why. */
 int store_unseal_file(struct store *s, const char *stack, const char *name, const void *blob,
                       size_t len, void **ret, size_t *ret_len);
+/* A secret kept in a TEXT column (the swarm's join token): "axion-sealed:1:" and the base64
+ * of its sealed bytes, bound to what (the column). store_unseal_text() takes a value without
+ * the prefix (written before sealing) as it is. NULL stays NULL. */
+int store_seal_text(struct store *s, const char *what, const char *plain, char **ret);
+int store_unseal_text(struct store *s, const char *what, const char *stored, char **ret);
 /* Seals the files an older schema left as they were; a store that cannot be written keeps
  * them (logged). */
 void store_seal_plain_files(struct store *s);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,4 +266,94 @@ void store_seal_plain_files(struct store *s)
                   store_errmsg(s));
     else if (n)
         log_info("store %s: %d attached files sealed with %s", s->path, n, s->key_path);
+}
+
+/* ---- secrets in text columns (the swarm's join token) -------------------------------------- */
+
+#define SEALED_TEXT_PREFIX "axion-sealed:1:"
+
+static char *text_aad(const char *what, size_t *ret_len)
+{
+    char *a = NULL;
+    int n = asprintf(&a, "axion-agent text%c%s", '\0', what);
+    if (n < 0)
+        return NULL;
+    *ret_len = (size_t)n;
+    return a;
+}
+
+int store_seal_text(struct store *s, const char *what, const char *plain, char **ret)
+{
+    if (!plain) {
+        *ret = NULL;
+        return 0;
+    }
+    if (!s->has_key)
+        return store_err(s, -ENOKEY, "%s: no key to seal it with (%s)", what,
+                         s->key_path ? s->key_path : "none");
+    size_t len = strlen(plain), alen = 0;
+    _cleanup_free_ char *aad = text_aad(what, &alen);
+    _cleanup_free_ uint8_t *sealed = len <= SEAL_MAX ? malloc(len + SEAL_OVERHEAD) : NULL;
+    size_t slen = len + SEAL_OVERHEAD;
+    char *out = sealed ? malloc(sizeof(SEALED_TEXT_PREFIX) + 4 * ((slen + 2) / 3) + 1) : NULL;
+    if (!aad || !sealed || !out) {
+        free(out);
+        return -ENOMEM;
+    }
+    int r = seal_encrypt(s->key, aad, alen, plain, len, sealed);
+    if (r < 0) {
+        free(out);
+        return store_err(s, r, "%s: sealing failed", what);
+    }
+    memcpy(out, SEALED_TEXT_PREFIX, sizeof(SEALED_TEXT_PREFIX) - 1);
+    EVP_EncodeBlock((unsigned char *)out + sizeof(SEALED_TEXT_PREFIX) - 1, sealed, (int)slen);
+    *ret = out;
+    return 0;
+}
+
+int store_unseal_text(struct store *s, const char *what, const char *stored, char **ret)
+{
+    size_t pl = sizeof(SEALED_TEXT_PREFIX) - 1;
+    if (!stored || strncmp(stored, SEALED_TEXT_PREFIX, pl) != 0) {
+        /* NULL, or what an agent before sealing wrote: as it is */
+        *ret = stored ? strdup(stored) : NULL;
+        return stored && !*ret ? -ENOMEM : 0;
+    }
+    const char *b64 = stored + pl;
+    size_t blen = strlen(b64);
+    if (blen % 4 || blen > 4 * ((size_t)SEAL_MAX / 3))
+        return store_err(s, -EBADMSG, "%s: not a sealed value", what);
+    _cleanup_free_ uint8_t *sealed = malloc(blen / 4 * 3 + 1);
+    if (!sealed)
+        return -ENOMEM;
+    int n = EVP_DecodeBlock(sealed, (const unsigned char *)b64, (int)blen);
+    if (n < 0)
+        return store_err(s, -EBADMSG, "%s: not a sealed value", what);
+    for (size_t i = blen; i > 0 && b64[i - 1] == '='; i--)
+        n--; /* EVP_DecodeBlock counts the padding */
+    if (!s->has_key)
+        return store_err(s, -ENOKEY,
+                         "%s is sealed and this store has no key (%s is missing): a store "
+                         "copied without its key cannot open its secrets",
+                         what, s->key_path ? s->key_path : "?");
+    size_t alen = 0, len = 0;
+    _cleanup_free_ char *aad = text_aad(what, &alen);
+    char *out = n >= SEAL_OVERHEAD ? malloc((size_t)n - SEAL_OVERHEAD + 1) : NULL;
+    if (!aad || (n >= SEAL_OVERHEAD && !out)) {
+        free(out);
+        return -ENOMEM;
+    }
+    int r = out ? seal_decrypt(s->key, aad, alen, sealed, (size_t)n, out, &len) : -EBADMSG;
+    if (r < 0) {
+        free(out);
+        if (r != -EBADMSG)
+            return store_err(s, r, "%s: opening failed", what);
+        return store_err(s, -EKEYREJECTED,
+                         "%s does not open with the key %s (sealed with another key, or "
+                         "changed): a store copied without its key cannot open its secrets",
+                         what, s->key_path);
+    }
+    out[len] = '\0';
+    *ret = out;
+    return 0;
 }

@@ -351,9 +351,17 @@ static void test_migration_2_from_version_1(void **state)
                               .status = STORE_COMMAND_ACCEPTED};
     assert_int_equal(store_record_command(s, &c), 0);
     store_close(s);
-    /* What migrations 3 and 2 added, taken away again: the file is a version-1 store. */
+    /* What migrations 4, 3 and 2 added, taken away again: the file is a version-1 store. */
     raw_exec(f->path, "DROP TABLE stack_files;"
                       " ALTER TABLE stacks ADD COLUMN files TEXT NOT NULL DEFAULT '{}';"
+                      " ALTER TABLE swarm DROP COLUMN listen_addr;"
+                      " ALTER TABLE swarm DROP COLUMN data_path_addr;"
+                      " ALTER TABLE swarm DROP COLUMN default_addr_pools;"
+                      " ALTER TABLE swarm DROP COLUMN subnet_size;"
+                      " ALTER TABLE swarm DROP COLUMN data_path_port;"
+                      " ALTER TABLE swarm DROP COLUMN leave_force;"
+                      " ALTER TABLE swarm DROP COLUMN source;"
+                      " ALTER TABLE swarm DROP COLUMN revision;"
                       " ALTER TABLE stacks DROP COLUMN base_dir;"
                       " ALTER TABLE stacks DROP COLUMN home_dir;"
                       " ALTER TABLE commands DROP COLUMN generation; DROP TABLE agent_state;"
@@ -405,9 +413,9 @@ static char *key_of(const struct fixture *f)
     return k;
 }
 
-/* A store of version 2 kept files as a JSON object of text: migration 3 makes them rows of
+/* A store of version 3 kept files as a JSON object of text: migration 4 makes them rows of
  * bytes, and the first open with the key seals them. */
-static void test_migration_3_files_as_bytes(void **state)
+static void test_migration_4_files_as_bytes(void **state)
 {
     struct fixture *f = *state;
     store_close(open_ok(f->path));
@@ -417,7 +425,7 @@ static void test_migration_3_files_as_bytes(void **state)
              " INSERT INTO stacks (name, generation, compose, files, updated_at)"
              "  VALUES ('web', 2, CAST('services: {}' AS BLOB), '{\"pw.txt\": \"hunter2-plain\","
              "  \"./motd\": \"hello\"}', 1);"
-             " PRAGMA user_version = 2;");
+             " PRAGMA user_version = 3;");
     struct store *s = open_ok(f->path);
     store_close(s); /* checkpoints: what the file holds is all in it */
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM stack_files WHERE sealed = 1"), 2);
@@ -489,6 +497,44 @@ static void test_sealed_without_the_key(void **state)
     store_close(c);
     tu_rm_rf(other);
     free(other);
+}
+
+/* The swarm's join token is sealed too; one written before sealing reads as it is. */
+static void test_join_token_sealed(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    const char *token = "SWMTKN-1-axtsecrettoken0123456789-abcdef";
+    struct store_swarm in = {.desired_role = STORE_SWARM_WORKER,
+                             .join_addrs_json = "[\"127.0.0.1:2377\"]",
+                             .join_token = (char *)token};
+    assert_int_equal(store_set_swarm(s, &in), 0);
+    struct store_swarm *sw = NULL;
+    assert_int_equal(store_get_swarm(s, &sw), 0);
+    assert_string_equal(sw->join_token, token);
+    sw = store_swarm_free(sw);
+    store_close(s);
+    assert_false(file_holds(f->path, "axtsecrettoken", 14));
+    assert_true(
+        raw_text_is(f->path, "SELECT substr(join_token, 1, 15) FROM swarm", "axion-sealed:1:"));
+    /* without the key: refused, naming it, never showing it */
+    _cleanup_free_ char *key = key_of(f), *moved = NULL;
+    assert_true(asprintf(&moved, "%s/moved.key", f->dir) > 0);
+    assert_int_equal(rename(key, moved), 0);
+    char err[512];
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &s, err, sizeof(err)), 0);
+    assert_int_equal(store_get_swarm(s, &sw), -ENOKEY);
+    assert_non_null(strstr(store_errmsg(s), "join_token is sealed and this store has no key"));
+    assert_null(strstr(store_errmsg(s), "axtsecret"));
+    store_close(s);
+    assert_int_equal(rename(moved, key), 0);
+    /* written by an agent before sealing: read as it is */
+    raw_exec(f->path, "UPDATE swarm SET join_token = 'SWMTKN-1-plain'");
+    s = open_ok(f->path);
+    assert_int_equal(store_get_swarm(s, &sw), 0);
+    assert_string_equal(sw->join_token, "SWMTKN-1-plain");
+    store_swarm_free(sw);
+    store_close(s);
 }
 
 /* A row moved to another stack or name does not open: a file is bound to its place. */
@@ -1089,9 +1135,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_2_from_version_1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migration_3_files_as_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_4_files_as_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_without_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_rows_bound_to_their_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_token_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_file_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_gives_files_to_dir_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_refused_without_flag, setup, teardown),
