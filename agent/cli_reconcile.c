@@ -78,11 +78,11 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
                                          {"stack", required_argument, NULL, 's'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
-                                         {0}};
+                                         CLI_GLOBAL_OPTIONS};
     bool dry_run = false, json = false;
     const char *stack = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "ds:o:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "reconcile", argc, argv, "ds:o:h" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 'd':
             dry_run = true;
@@ -108,10 +108,8 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
             return 1;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "axion-agent reconcile: unexpected argument '%s'\n", argv[optind]);
+    if (cli_positional("reconcile", argc, argv, 0, 0, NULL) < 0)
         return 1;
-    }
     struct config cfg;
     if (cli_load_config(ctx, &cfg) < 0)
         return 1;

@@ -17,6 +17,7 @@
 #include "agent/cli.h"
 #include "agent/setup.h"
 #include "lib/buf.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sources/intake.h"
@@ -87,25 +88,12 @@ static int submit(const struct config *cfg, struct store *st, const char *cmd,
 
 #define ATTACHED_FILE_MAX INTAKE_FILE_MAX /* one file given with --attach or read from beside */
 
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+/* Reads a manifest or an attached file: a regular file only (a FIFO, a directory, a device is
+ * refused by name and never waited on), at most max bytes; why says "PATH: cause". */
+static int read_file(const char *path, size_t max, char **ret, size_t *ret_len, char *why,
+                     size_t whylen)
 {
-    FILE *f = fopen(path, "rbe");
-    if (!f)
-        return -errno;
-    struct buf b = BUF_INIT(max);
-    char chunk[8192];
-    size_t n;
-    int r = 0;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if ((r = buf_append(&b, chunk, n)) < 0)
-            break;
-    if (r == 0 && ferror(f))
-        r = -EIO;
-    fclose(f);
-    if (r < 0)
-        return r;
-    *ret = buf_detach(&b, ret_len);
-    return *ret ? 0 : -ENOMEM;
+    return fileio_read(path, max, ret, ret_len, why, whylen);
 }
 
 /* What apply hands the intake: variables and attached files as arrays, and the files read from
@@ -178,12 +166,11 @@ static int add_attach(struct apply *a, const char *arg)
         fprintf(stderr, "axion-agent apply: --attach: expected NAME=PATH, got \"%s\"\n", arg);
         return -EINVAL;
     }
-    char *content = NULL;
+    char *content = NULL, why[512];
     size_t len = 0;
-    int r = read_file(eq + 1, ATTACHED_FILE_MAX, &content, &len);
+    int r = read_file(eq + 1, ATTACHED_FILE_MAX, &content, &len, why, sizeof(why));
     if (r < 0) {
-        fprintf(stderr, "axion-agent apply: --attach %s: %s\n", eq + 1,
-                r == -EMSGSIZE ? "larger than 1 MiB" : strerror(-r));
+        fprintf(stderr, "axion-agent apply: --attach %.*s: %s\n", (int)(eq - arg), arg, why);
         return r;
     }
     char *name = strndup(arg, (size_t)(eq - arg));
@@ -221,7 +208,7 @@ static int beside_manifest(void *ud, const char *name, struct spec_file *ret, ch
     }
     char *content = NULL;
     size_t len = 0;
-    int r = read_file(path, ATTACHED_FILE_MAX, &content, &len);
+    int r = read_file(path, ATTACHED_FILE_MAX, &content, &len, why, whylen);
     if (r == -ENOENT) {
         /* The compiler names the place that needs it; apply adds how to give it. */
         char *m = strdup(name);
@@ -232,10 +219,8 @@ static int beside_manifest(void *ud, const char *name, struct spec_file *ret, ch
         a->missing[a->n_missing++] = m;
         return -ENOENT;
     }
-    if (r < 0) {
-        snprintf(why, whylen, "%s: %s", path, r == -EMSGSIZE ? "larger than 1 MiB" : strerror(-r));
-        return r == -EMSGSIZE ? -EFBIG : r;
-    }
+    if (r < 0)
+        return r;
     if (grow((void **)&a->read, a->n_read, sizeof(*a->read)) < 0) {
         free(content);
         return -ENOMEM;
@@ -252,15 +237,17 @@ static int manifest_dir(const char *manifest, char *ret, size_t len)
 {
     char joined[PATH_MAX * 2];
     const char *slash = strrchr(manifest, '/');
-    int dirlen = slash ? (int)(slash - manifest) : 0;
+    int dirlen = slash ? (int)(slash - manifest) : 0, n;
     if (manifest[0] == '/') {
-        snprintf(joined, sizeof(joined), "%.*s/", dirlen, manifest);
+        n = snprintf(joined, sizeof(joined), "%.*s/", dirlen, manifest);
     } else {
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof(cwd)))
             return -errno;
-        snprintf(joined, sizeof(joined), "%s/%.*s", cwd, dirlen, manifest);
+        n = snprintf(joined, sizeof(joined), "%s/%.*s", cwd, dirlen, manifest);
     }
+    if (n < 0 || (size_t)n >= sizeof(joined))
+        return -ENAMETOOLONG; /* refused, never cut */
     /* Clean: split on '/', drop "" and ".", ".." pops. */
     size_t out = 0;
     ret[0] = '\0';
@@ -312,10 +299,11 @@ static int apply_run(struct cli_ctx *ctx, struct apply *a, const char *stack)
     int rc = 1;
     _cleanup_free_ char *compose = NULL;
     size_t len = 0;
-    int r = read_file(a->manifest, COMPOSE_MAX_BYTES, &compose, &len);
+    char why[512];
+    int r = read_file(a->manifest, COMPOSE_MAX_BYTES, &compose, &len, why, sizeof(why));
     if (r < 0) {
-        fprintf(stderr, "axion-agent apply: %s: %s\n", a->manifest,
-                r == -EMSGSIZE ? "larger than the 1 MiB manifest limit" : strerror(-r));
+        fprintf(stderr, "axion-agent apply: -f %s%s\n", why,
+                r == -EFBIG ? " (the manifest limit is 1 MiB)" : "");
         return 1;
     }
     struct config cfg;
@@ -368,13 +356,13 @@ int cli_apply(struct cli_ctx *ctx, int argc, char **argv)
         {"attach", required_argument, NULL, 'a'},
         {"env", no_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
-        {0},
+        CLI_GLOBAL_OPTIONS,
     };
     const char *stack = NULL;
     bool use_env = false;
     struct apply a = {0};
     int c, rc = 1;
-    while ((c = getopt_long(argc, argv, "f:n:v:a:eh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "apply", argc, argv, "f:n:v:a:eh" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 'f':
             a.manifest = optarg;
@@ -425,16 +413,18 @@ int cli_apply(struct cli_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "axion-agent apply: need -f FILE and -n STACK (see --help)\n");
         goto out;
     }
-    if (optind < argc) {
-        fprintf(stderr, "axion-agent apply: unexpected argument '%s'\n", argv[optind]);
+    if (cli_positional("apply", argc, argv, 0, 0, NULL) < 0)
         goto out;
-    }
     if (use_env && add_environment(&a) < 0)
         goto out;
-    int r = manifest_dir(a.manifest, a.base_dir, sizeof(a.base_dir));
+    int r = strnlen(a.manifest, FILEIO_PATH_MAX + 1) > FILEIO_PATH_MAX
+                ? -ENAMETOOLONG
+                : manifest_dir(a.manifest, a.base_dir, sizeof(a.base_dir));
     if (r < 0) {
-        fprintf(stderr, "axion-agent apply: %s: the manifest's directory: %s\n", a.manifest,
-                strerror(-r));
+        fprintf(stderr, "axion-agent apply: -f %.200s%s: the manifest's directory: %s\n",
+                a.manifest, strlen(a.manifest) > 200 ? "..." : "",
+                r == -ENAMETOOLONG ? "the path is longer than 4095 bytes (refused, not cut)"
+                                   : strerror(-r));
         goto out;
     }
     a.home_dir = caller_home();
@@ -481,15 +471,19 @@ static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum int
             "(TaskTemplate.ForceUpdate).\n",
     };
     const char *cmd = intake_kind_to_string(what);
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage[what], stdout);
-        return 0;
-    }
-    if (argc != 2) {
-        fputs(usage[what], stderr);
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, CLI_GLOBAL_OPTIONS};
+    int c;
+    while ((c = cli_getopt(ctx, cmd, argc, argv, "h" CLI_GLOBAL_SHORT, opts)) != -1) {
+        if (c == 'h') {
+            fputs(usage[what], stdout);
+            return 0;
+        }
         return 1;
     }
-    _cleanup_free_ char *target = strdup(argv[1]);
+    if (cli_positional(cmd, argc, argv, 1, 1, usage[what]) < 0)
+        return 1;
+    const char *arg = argv[optind];
+    _cleanup_free_ char *target = strdup(arg);
     if (!target)
         return 1;
     long long replicas = -1;
@@ -504,7 +498,7 @@ static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum int
             fprintf(stderr,
                     "axion-agent scale: expected STACK/SERVICE=N with N from 0 to 100000, got "
                     "\"%s\"\n",
-                    argv[1]);
+                    arg);
             return 1;
         }
         *eq = '\0';
@@ -512,7 +506,7 @@ static int override_command(struct cli_ctx *ctx, int argc, char **argv, enum int
     _cleanup_free_ char *stack = NULL, *service = NULL;
     if (split_target(target, &stack, &service) < 0 || (what == INTAKE_SCALE && !*service)) {
         fprintf(stderr, "axion-agent %s: expected %s, got \"%s\"\n", cmd,
-                what == INTAKE_SCALE ? "STACK/SERVICE=N" : "STACK or STACK/SERVICE", argv[1]);
+                what == INTAKE_SCALE ? "STACK/SERVICE=N" : "STACK or STACK/SERVICE", arg);
         return 1;
     }
     struct config cfg;
@@ -572,23 +566,27 @@ int cli_restart(struct cli_ctx *ctx, int argc, char **argv)
 
 int cli_rm(struct cli_ctx *ctx, int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        printf("Usage: axion-agent rm STACK\n\nMarks the stack removed: the reconciler removes "
-               "its services, networks,\nconfigs and secrets, then forgets it.\n");
-        return 0;
-    }
-    if (argc != 2) {
-        fprintf(stderr, "Usage: axion-agent rm STACK\n");
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, CLI_GLOBAL_OPTIONS};
+    int c;
+    while ((c = cli_getopt(ctx, "rm", argc, argv, "h" CLI_GLOBAL_SHORT, opts)) != -1) {
+        if (c == 'h') {
+            printf("Usage: axion-agent rm STACK\n\nMarks the stack removed: the reconciler "
+                   "removes its services, networks,\nconfigs and secrets, then forgets it.\n");
+            return 0;
+        }
         return 1;
     }
+    if (cli_positional("rm", argc, argv, 1, 1, "Usage: axion-agent rm STACK\n") < 0)
+        return 1;
+    const char *name = argv[optind];
     struct config cfg;
     struct store *st;
     if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)
         return 1;
-    struct intake_request rq = {.kind = INTAKE_REMOVE, .source = "cli", .stack = argv[1]};
+    struct intake_request rq = {.kind = INTAKE_REMOVE, .source = "cli", .stack = name};
     int rc = 1;
     if (submit(&cfg, st, "rm", &rq, NULL) == 0) {
-        printf("stack %s: marked removed\n", argv[1]);
+        printf("stack %s: marked removed\n", name);
         cli_wake_daemon(&cfg);
         rc = 0;
     }
@@ -756,11 +754,12 @@ static void print_node_text(json_t *node)
 
 int cli_status(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         CLI_GLOBAL_OPTIONS};
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "status", argc, argv, "o:h" CLI_GLOBAL_SHORT, opts)) != -1) {
         if (c == 'h') {
             printf("Usage: axion-agent status [STACK] [--output text|json]\n\n"
                    "Per stack: generation, state (converged, progressing, degraded, failed,\n"
@@ -773,6 +772,8 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv)
         if (c != 'o' || cli_output_flag(optarg, &json, "status") < 0)
             return 1;
     }
+    if (cli_positional("status", argc, argv, 0, 1, NULL) < 0)
+        return 1;
     const char *only = optind < argc ? argv[optind] : NULL;
     struct config cfg;
     struct store *st;
@@ -835,12 +836,12 @@ int cli_events(struct cli_ctx *ctx, int argc, char **argv)
                                          {"limit", required_argument, NULL, 'n'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
-                                         {0}};
+                                         CLI_GLOBAL_OPTIONS};
     bool json = false;
     const char *stack = NULL;
     long limit = 50;
     int c;
-    while ((c = getopt_long(argc, argv, "s:n:o:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "events", argc, argv, "s:n:o:h" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 's':
             stack = optarg;
@@ -868,6 +869,8 @@ int cli_events(struct cli_ctx *ctx, int argc, char **argv)
             return 1;
         }
     }
+    if (cli_positional("events", argc, argv, 0, 0, NULL) < 0)
+        return 1;
     struct config cfg;
     struct store *st;
     if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)

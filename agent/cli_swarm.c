@@ -64,18 +64,6 @@ static const char *safe(const char *arg)
     return buf;
 }
 
-/* getopt's complaint, in our words and masked (opterr is off: getopt would print the argument
- * as it is). */
-static int bad_option(const char *cmd, char **argv, int c)
-{
-    const char *arg = optind > 0 ? argv[optind - 1] : "?";
-    if (c == ':')
-        fprintf(stderr, "axion-agent swarm %s: option '%s' needs a value\n", cmd, safe(arg));
-    else
-        fprintf(stderr, "axion-agent swarm %s: unknown option '%s' (see --help)\n", cmd, safe(arg));
-    return 1;
-}
-
 /* Hands one request to the intake and prints what came of it: 0 when accepted (notes on
  * stderr), -1 after printing the refusal as "axion-agent swarm CMD: ...". */
 static int submit(const struct config *cfg, struct store *st, const struct intake_request *rq)
@@ -161,7 +149,7 @@ static int swarm_init(struct cli_ctx *ctx, int argc, char **argv)
         {"default-addr-pool-mask-length", required_argument, NULL, 'm'},
         {"data-path-port", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
-        {0},
+        CLI_GLOBAL_OPTIONS,
     };
     struct intake_request rq = {.kind = INTAKE_SWARM_INIT, .source = "cli"};
     const char *pools[INTAKE_SWARM_ADDRS_MAX + 1];
@@ -169,7 +157,7 @@ static int swarm_init(struct cli_ctx *ctx, int argc, char **argv)
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "swarm init", argc, argv, "h" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 'a':
             rq.swarm.advertise_addr = optarg;
@@ -200,7 +188,7 @@ static int swarm_init(struct cli_ctx *ctx, int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         default:
-            return bad_option("init", argv, c);
+            return 1; /* cli_getopt() said why */
         }
     }
     if (optind < argc) {
@@ -291,7 +279,7 @@ static int swarm_join(struct cli_ctx *ctx, int argc, char **argv)
         {"listen-addr", required_argument, NULL, 'l'},
         {"data-path-addr", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
-        {0},
+        CLI_GLOBAL_OPTIONS,
     };
     struct intake_request rq = {
         .kind = INTAKE_SWARM_JOIN, .source = "cli", .swarm.role = STORE_SWARM_WORKER};
@@ -299,7 +287,7 @@ static int swarm_join(struct cli_ctx *ctx, int argc, char **argv)
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "swarm join", argc, argv, "h" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 't':
             token_file = optarg;
@@ -334,7 +322,7 @@ static int swarm_join(struct cli_ctx *ctx, int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         default:
-            return bad_option("join", argv, c);
+            return 1; /* cli_getopt() said why */
         }
     }
     if (!token_file) {
@@ -362,12 +350,12 @@ static int swarm_join(struct cli_ctx *ctx, int argc, char **argv)
 static int swarm_leave(struct cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
+        {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, CLI_GLOBAL_OPTIONS};
     struct intake_request rq = {.kind = INTAKE_SWARM_LEAVE, .source = "cli"};
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "swarm leave", argc, argv, "fh" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 'f':
             rq.swarm.force = true;
@@ -376,7 +364,7 @@ static int swarm_leave(struct cli_ctx *ctx, int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         default:
-            return bad_option("leave", argv, c);
+            return 1; /* cli_getopt() said why */
         }
     }
     if (optind < argc) {
@@ -609,12 +597,12 @@ static int swarm_status(struct cli_ctx *ctx, int argc, char **argv)
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"show-tokens", no_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
-                                         {0}};
+                                         CLI_GLOBAL_OPTIONS};
     bool json = false, show_tokens = false;
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "swarm status", argc, argv, "o:h" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 'o':
             if (cli_output_flag(optarg, &json, "swarm status") < 0)
@@ -627,7 +615,7 @@ static int swarm_status(struct cli_ctx *ctx, int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         default:
-            return bad_option("status", argv, c);
+            return 1; /* cli_getopt() said why */
         }
     }
     if (optind < argc) {

@@ -14,11 +14,12 @@
 
 int cli_top(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         CLI_GLOBAL_OPTIONS};
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(ctx, "top", argc, argv, "o:h" CLI_GLOBAL_SHORT, opts)) != -1) {
         switch (c) {
         case 'o':
             if (cli_output_flag(optarg, &json, "top") < 0)
@@ -35,6 +36,8 @@ int cli_top(struct cli_ctx *ctx, int argc, char **argv)
             return 1;
         }
     }
+    if (cli_positional("top", argc, argv, 0, 0, NULL) < 0)
+        return 1;
     struct config cfg;
     struct store *st;
     if (cli_open(ctx, STORE_OPEN_EXISTING, &cfg, &st) < 0)

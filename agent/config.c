@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compose/policy.h"
 #include "lib/buf.h"
 #include "lib/toml.h"
 #include "lib/util.h"
@@ -41,9 +42,14 @@ static bool only_chars(const char *v, const char *extra)
     return true;
 }
 
+/* Paths longer than this are refused, never cut (PATH_MAX - 1). */
+#define PATH_LEN_MAX 4095
+
 static const char *check_path(const char *v)
 {
-    return v[0] == '/' ? NULL : "an absolute path";
+    if (v[0] != '/')
+        return "an absolute path";
+    return strlen(v) <= PATH_LEN_MAX ? NULL : "an absolute path of at most 4095 bytes";
 }
 
 static const char *check_log_level(const char *v)
@@ -90,6 +96,56 @@ static const char *check_broker(const char *v)
         atoi(colon + 1) < 1 || atoi(colon + 1) > 65535 || strpbrk(v, " \t,/"))
         return "HOST:PORT with a port from 1 to 65535";
     return NULL;
+}
+
+/* A host path prefix: absolute, and without "..", which the policy refuses in paths. */
+static const char *check_bind_prefix(const char *v)
+{
+    if (v[0] != '/' || strlen(v) > PATH_LEN_MAX)
+        return "an absolute path of at most 4095 bytes";
+    for (const char *p = v; (p = strstr(p, "..")); p += 2)
+        if ((p == v || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return "an absolute path without \"..\"";
+    return NULL;
+}
+
+static const char *check_policy_level(const char *v)
+{
+    return policy_level_from_string(v) >= 0 ? NULL : "baseline or restricted";
+}
+
+static const char *check_policy_rule(const char *v)
+{
+    return policy_rule_from_string(v) >= 0
+               ? NULL
+               : "the name of a policy rule (privileged, host-namespaces, capabilities, devices, "
+                 "bind-mounts, bind-propagation, engine-socket, volume-drivers, "
+                 "network-drivers, log-drivers, secret-drivers, sysctls, ulimits, security-opt, "
+                 "cgroup-parent, non-root, drop-all-capabilities, no-new-privileges, "
+                 "memory-limit, pids-limit)";
+}
+
+static const char *check_capability(const char *v)
+{
+    return *v && strlen(v) <= 40 && only_chars(v, "_") ? NULL
+                                                       : "a capability name (NET_ADMIN, ...)";
+}
+
+static const char *check_driver(const char *v)
+{
+    return *v && strlen(v) <= 255 && only_chars(v, "._-/:@") ? NULL : "a driver or plugin name";
+}
+
+static const char *check_sysctl(const char *v)
+{
+    size_t n = strlen(v);
+    bool ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = v[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '.' || ch == '_' || ch == '-' || ch == '/' || (ch == '*' && i == n - 1 && n > 1);
+    }
+    return ok ? NULL : "a sysctl name, or a prefix ending in * (net.core.*)";
 }
 
 #define KEY(sec, k, kind_, field)                                                                  \
@@ -159,6 +215,8 @@ static const struct key_def keys[CONFIG_KEY_COUNT] = {
                                     .check = check_path},
     [CONFIG_LOCAL_ENABLED] = {KEY(local, enabled, KIND_BOOLEAN, local.enabled)},
     [CONFIG_LOCAL_SOCKET] = {KEY(local, socket, KIND_STRING, local.socket), .check = check_path},
+    [CONFIG_POLICY_LEVEL] = {KEY(policy, level, KIND_STRING, policy.level),
+                             .check = check_policy_level},
     [CONFIG_POLICY_ALLOW_PRIVILEGED] = {KEY(policy, allow_privileged, KIND_BOOLEAN,
                                             policy.allow_privileged)},
     [CONFIG_POLICY_ALLOW_HOST_NAMESPACES] = {KEY(policy, allow_host_namespaces, KIND_BOOLEAN,
@@ -168,7 +226,22 @@ static const struct key_def keys[CONFIG_KEY_COUNT] = {
     [CONFIG_POLICY_ALLOW_DEVICES] = {KEY(policy, allow_devices, KIND_BOOLEAN,
                                          policy.allow_devices)},
     [CONFIG_POLICY_BIND_ALLOW] = {KEY(policy, bind_allow, KIND_LIST, policy.bind_allow),
-                                  .check = check_path},
+                                  .check = check_bind_prefix},
+    [CONFIG_POLICY_CAP_ADD] = {KEY(policy, cap_add, KIND_LIST, policy.cap_add),
+                               .check = check_capability},
+    [CONFIG_POLICY_VOLUME_DRIVERS] = {KEY(policy, volume_drivers, KIND_LIST, policy.volume_drivers),
+                                      .check = check_driver},
+    [CONFIG_POLICY_NETWORK_DRIVERS] = {KEY(policy, network_drivers, KIND_LIST,
+                                           policy.network_drivers),
+                                       .check = check_driver},
+    [CONFIG_POLICY_LOG_DRIVERS] = {KEY(policy, log_drivers, KIND_LIST, policy.log_drivers),
+                                   .check = check_driver},
+    [CONFIG_POLICY_SECRET_DRIVERS] = {KEY(policy, secret_drivers, KIND_LIST, policy.secret_drivers),
+                                      .check = check_driver},
+    [CONFIG_POLICY_SYSCTLS] = {KEY(policy, sysctls, KIND_LIST, policy.sysctls),
+                               .check = check_sysctl},
+    [CONFIG_POLICY_EXCEPTIONS] = {KEY(policy, exceptions, KIND_LIST, policy.exceptions),
+                                  .check = check_policy_rule},
 };
 
 static const char *const sections[] = {"agent",     "control_plane", "kafka", "docker",
@@ -1017,6 +1090,7 @@ int config_init(struct config *c)
     r |= set_str(&c->telemetry.cgroup_root, "/sys/fs/cgroup");
     r |= set_str(&c->telemetry.proc_root, "/proc");
     r |= set_str(&c->path, "");
+    r |= set_str(&c->policy.level, "baseline");
     c->control_plane.heartbeat_interval_ms = 5000;
     c->docker.request_timeout_ms = 30000;
     c->reconcile.resync_interval_ms = 60000;
@@ -1056,7 +1130,15 @@ void config_free(struct config *c)
     free(c->telemetry.cgroup_root);
     free(c->telemetry.proc_root);
     free(c->local.socket);
+    free(c->policy.level);
     strv_free(&c->policy.bind_allow);
+    strv_free(&c->policy.cap_add);
+    strv_free(&c->policy.volume_drivers);
+    strv_free(&c->policy.network_drivers);
+    strv_free(&c->policy.log_drivers);
+    strv_free(&c->policy.secret_drivers);
+    strv_free(&c->policy.sysctls);
+    strv_free(&c->policy.exceptions);
     free(c->path);
     memset(c, 0, sizeof(*c));
 }

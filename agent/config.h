@@ -45,11 +45,19 @@ enum config_key {
     CONFIG_TELEMETRY_PROC_ROOT,
     CONFIG_LOCAL_ENABLED,
     CONFIG_LOCAL_SOCKET,
+    CONFIG_POLICY_LEVEL,
     CONFIG_POLICY_ALLOW_PRIVILEGED,
     CONFIG_POLICY_ALLOW_HOST_NAMESPACES,
     CONFIG_POLICY_ALLOW_CAP_ADD,
     CONFIG_POLICY_ALLOW_DEVICES,
     CONFIG_POLICY_BIND_ALLOW,
+    CONFIG_POLICY_CAP_ADD,
+    CONFIG_POLICY_VOLUME_DRIVERS,
+    CONFIG_POLICY_NETWORK_DRIVERS,
+    CONFIG_POLICY_LOG_DRIVERS,
+    CONFIG_POLICY_SECRET_DRIVERS,
+    CONFIG_POLICY_SYSCTLS,
+    CONFIG_POLICY_EXCEPTIONS,
     CONFIG_KEY_COUNT
 };
 
@@ -106,11 +114,19 @@ struct config {
         char *socket;
     } local;
     struct {
+        char *level; /* baseline | restricted (compose/policy.h) */
         bool allow_privileged;
         bool allow_host_namespaces;
         bool allow_cap_add;
         bool allow_devices;
-        struct config_strv bind_allow; /* host path prefixes bind mounts may use */
+        struct config_strv bind_allow;      /* host path prefixes bind mounts may use */
+        struct config_strv cap_add;         /* capabilities beyond the level's set */
+        struct config_strv volume_drivers;  /* drivers whose volumes may carry options */
+        struct config_strv network_drivers; /* besides overlay */
+        struct config_strv log_drivers;     /* besides json-file, local, journald, none */
+        struct config_strv secret_drivers;
+        struct config_strv sysctls;    /* besides the safe set; "net.core.*" is a prefix */
+        struct config_strv exceptions; /* names of rules not enforced */
     } policy;
     /* Where the file came from ("" when none was read). */
     char *path;

@@ -2,12 +2,16 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/collector.h"
 #include "agent/sdnotify.h"
@@ -33,6 +37,7 @@ struct daemon {
     struct collector *collector;
     struct local_listener *local;
     struct policy_rules policy;
+    int lock_fd; /* <state_dir>/agent.lock, flock'ed while the daemon runs */
     ev_signal sigterm, sigint, sighup;
     ev_timer watchdog;
     bool stopping;
@@ -218,10 +223,109 @@ static void source_node_state(void *userdata, struct source_node_state *ret)
     };
 }
 
+/* The names the agent gives its files in the state dir: the store and its companions, the
+ * store's key, the lock. */
+static bool state_file_name(const char *name)
+{
+    static const char *const exact[] = {DAEMON_LOCK_FILE, "store.db", "store.key"};
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+        if (strcmp(name, exact[i]) == 0)
+            return true;
+    return strncmp(name, "store.db-", 9) == 0 || strncmp(name, "store.db.", 9) == 0 ||
+           strncmp(name, "store.key.", 10) == 0;
+}
+
+/* local.socket must not be one of the state dir's own files: binding there would take the
+ * name of the store, its journal or its key. */
+static int check_socket_path(const struct config *cfg)
+{
+    const char *sock = cfg->local.socket;
+    const char *slash = strrchr(sock, '/');
+    if (!slash)
+        return 0;
+    char dir[PATH_MAX], state[PATH_MAX], parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%.*s", (int)(slash == sock ? 1 : slash - sock), sock);
+    if (!realpath(parent, dir) || !realpath(cfg->agent.state_dir, state))
+        return 0; /* the bind says what is wrong with a directory that is not there */
+    if (strcmp(dir, state) != 0 || !state_file_name(slash + 1))
+        return 0;
+    fprintf(stderr,
+            "axion-agent: local.socket %s is one of the state dir's own files (%s): the daemon "
+            "would take the place of its store; set local.socket elsewhere (default "
+            "/run/axion/agent.sock)\n",
+            sock, cfg->agent.state_dir);
+    return -EINVAL;
+}
+
+/* One daemon per state dir: an exclusive lock on <state_dir>/agent.lock, held until exit, with
+ * the holder's pid in it for the next one's message. */
+static int lock_state_dir(const struct config *cfg, int *ret_fd)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/" DAEMON_LOCK_FILE, cfg->agent.state_dir) >=
+        (int)sizeof(path)) {
+        fprintf(stderr, "axion-agent: agent.state_dir is too long\n");
+        return -ENAMETOOLONG;
+    }
+    if (mkdir(cfg->agent.state_dir, 0750) < 0 && errno != EEXIST) {
+        int r = -errno;
+        fprintf(stderr, "axion-agent: cannot create state directory %s: %s\n", cfg->agent.state_dir,
+                strerror(-r));
+        return r;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    if (fd < 0) {
+        int r = -errno;
+        fprintf(stderr, "axion-agent: cannot open the lock %s: %s\n", path, strerror(-r));
+        return r;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "axion-agent: the lock %s is not a regular file\n", path);
+        close(fd);
+        return -EINVAL;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int r = -errno;
+        char pid[32] = "";
+        ssize_t n = r == -EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
+        if (n > 0)
+            pid[strcspn(pid, "\n")] = '\0';
+        if (r == -EWOULDBLOCK)
+            fprintf(stderr,
+                    "axion-agent: another axion-agent daemon%s%s%s runs with the state dir %s "
+                    "(it holds %s); stop it first, or give this one another agent.state_dir\n",
+                    *pid ? " (pid " : "", pid, *pid ? ")" : "", cfg->agent.state_dir, path);
+        else
+            fprintf(stderr, "axion-agent: cannot lock %s: %s\n", path, strerror(-r));
+        close(fd);
+        return r == -EWOULDBLOCK ? -EBUSY : r;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        log_warn("%s: cannot write the pid", path);
+    if (geteuid() == 0) {
+        /* Made by root in a state dir the daemon's user owns: it is that user's. */
+        struct stat dst;
+        if (stat(cfg->agent.state_dir, &dst) == 0 && dst.st_uid != 0 &&
+            fchown(fd, dst.st_uid, dst.st_gid) < 0)
+            log_warn("%s: cannot give it to uid %u", path, (unsigned)dst.st_uid);
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
 static int daemon_open(struct daemon *d, bool reset_corrupt)
 {
     struct config *cfg = d->cfg;
     int r = setup_check_secrets(cfg);
+    if (r < 0)
+        return r;
+    r = lock_state_dir(cfg, &d->lock_fd);
+    if (r < 0)
+        return r;
+    r = check_socket_path(cfg);
     if (r < 0)
         return r;
     r = setup_open_store(cfg, reset_corrupt ? STORE_OPEN_RESET_CORRUPT : 0, &d->store);
@@ -268,9 +372,12 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
         .observe = source_observe,
         .userdata = d,
     };
-    r = local_listen(d->loop, cfg->local.socket, on_local, d, &d->local);
-    if (r < 0)
-        return log_errno(r, "failed to listen on the local socket %s", cfg->local.socket);
+    char lerr[512] = "";
+    r = local_listen(d->loop, cfg->local.socket, on_local, d, &d->local, lerr, sizeof(lerr));
+    if (r < 0) {
+        log_error("failed to listen on the local socket: %s", *lerr ? lerr : strerror(-r));
+        return r;
+    }
     r = reconciler_start(d->reconciler);
     if (r < 0)
         return log_errno(r, "failed to start the reconciler");
@@ -286,7 +393,7 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
 int daemon_run(struct config *cfg, const struct config_source *src, const char *log_level,
                bool reset_corrupt)
 {
-    struct daemon d = {.cfg = cfg, .src = src, .log_level = log_level};
+    struct daemon d = {.cfg = cfg, .src = src, .log_level = log_level, .lock_fd = -1};
     d.started_at = source_now_ms();
     d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
     if (!d.loop)
@@ -331,5 +438,7 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
     docker_free(d.docker);
     intake_free(d.intake);
     store_close(d.store);
+    if (d.lock_fd >= 0)
+        close(d.lock_fd); /* the lock goes with it; the file stays for the next one */
     return r;
 }

@@ -39,10 +39,11 @@ const struct cli_command *cli_commands(size_t *ret_n)
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: axion-agent [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
-               "Global options:\n"
+               "Global options (before or after the command):\n"
                "  -c, --config PATH       config file (default " CONFIG_DEFAULT_PATH ")\n"
                "  -s, --set SECTION.KEY=VALUE\n"
-               "                          override one config value (repeatable)\n"
+               "                          override one config value (repeatable; after the\n"
+               "                          command only as --set)\n"
                "      --local             shorthand for --set local.enabled=true\n"
                "      --state-dir DIR     shorthand for --set agent.state_dir=DIR\n"
                "  -l, --log-level LEVEL   error, warn, info or debug\n"
@@ -55,19 +56,27 @@ static void usage(FILE *f)
 
 int cli_help(struct cli_ctx *ctx, int argc, char **argv)
 {
-    if (argc > 1 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
-        printf("Usage: axion-agent help [COMMAND]\n\n"
-               "Shows the global options and the commands, or COMMAND's help.\n");
-        return 0;
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, CLI_GLOBAL_OPTIONS};
+    int c;
+    while ((c = cli_getopt(ctx, "help", argc, argv, "h" CLI_GLOBAL_SHORT, opts)) != -1) {
+        if (c == 'h') {
+            printf("Usage: axion-agent help [COMMAND]\n\n"
+                   "Shows the global options and the commands, or COMMAND's help.\n");
+            return 0;
+        }
+        return 1;
     }
-    if (argc > 1) {
-        const struct cli_command *c = cli_find(argv[1]);
-        if (!c) {
-            fprintf(stderr, "axion-agent: unknown command '%s'\n", argv[1]);
+    if (cli_positional("help", argc, argv, 0, 1, NULL) < 0)
+        return 1;
+    if (optind < argc) {
+        const struct cli_command *cmd = cli_find(argv[optind]);
+        if (!cmd) {
+            fprintf(stderr, "axion-agent: unknown command '%s'\n", argv[optind]);
             return 1;
         }
-        char *help[] = {argv[1], "--help", NULL};
-        return c->fn(ctx, 2, help);
+        char *help[] = {argv[optind], "--help", NULL};
+        optind = 0;
+        return cmd->fn(ctx, 2, help);
     }
     usage(stdout);
     return 0;
@@ -84,11 +93,11 @@ const struct cli_command *cli_find(const char *name)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"set", required_argument, NULL, 's'},
-        {"local", no_argument, NULL, 'L'},
-        {"state-dir", required_argument, NULL, 'S'},
-        {"log-level", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, CLI_OPT_CONFIG},
+        {"set", required_argument, NULL, CLI_OPT_SET},
+        {"local", no_argument, NULL, CLI_OPT_LOCAL},
+        {"state-dir", required_argument, NULL, CLI_OPT_STATE_DIR},
+        {"log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -96,42 +105,42 @@ int main(int argc, char **argv)
     int c, r = 1;
 
     log_init(LOG_LEVEL_INFO);
-    /* '+': stop at the first non-option, the subcommand; it parses the rest. */
-    while ((c = getopt_long(argc, argv, "+c:s:l:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            ctx.config_path = optarg;
-            break;
-        case 's':
-        case 'L':
-        case 'S':
-            if (cli_add_flag(&ctx,
-                             c == 's'   ? optarg
-                             : c == 'L' ? "local.enabled=true"
-                                        : NULL,
-                             c == 'S' ? optarg : NULL) < 0) {
-                fprintf(stderr, "axion-agent: out of memory\n");
+    /* '+': stop at the first non-option, the subcommand; it parses the rest (global options may
+     * come after it too: cli_getopt()). */
+    opterr = 0;
+    int idx = -1;
+    while ((c = getopt_long(argc, argv, "+:c:s:l:h", opts, &idx)) != -1) {
+        if (idx >= 0 && c != '?' && c != ':') {
+            /* no abbreviations: "--conf" is not "--config" */
+            const char *tok = optarg && optind >= 2 && optarg == argv[optind - 1]
+                                  ? argv[optind - 2]
+                                  : argv[optind - 1];
+            size_t tl = strncmp(tok, "--", 2) == 0 ? strcspn(tok + 2, "=") : 0;
+            if (tl && (tl != strlen(opts[idx].name) || strncmp(tok + 2, opts[idx].name, tl))) {
+                fprintf(stderr, "axion-agent: unknown option '--%.*s' (did you mean '--%s'?)\n",
+                        (int)tl, tok + 2, opts[idx].name);
                 goto out;
             }
-            break;
-        case 'l':
-            if (log_level_from_string(optarg) < 0) {
-                fprintf(stderr,
-                        "axion-agent: --log-level: expected error, warn, info or debug, got "
-                        "\"%s\"\n",
-                        optarg);
-                goto out;
-            }
-            ctx.log_level = optarg;
-            break;
-        case 'h':
+        }
+        idx = -1;
+        if (c == 'h') {
             usage(stdout);
             r = 0;
             goto out;
-        default:
+        }
+        if (c == '?' || c == ':') {
+            const char *arg = optind > 0 ? argv[optind - 1] : "?";
+            if (c == ':')
+                fprintf(stderr, "axion-agent: option '%s' needs a value\n", arg);
+            else if (optopt)
+                fprintf(stderr, "axion-agent: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "axion-agent: unknown option '%s'\n", arg);
             usage(stderr);
             goto out;
         }
+        if (cli_global_option(&ctx, c == 's' ? CLI_OPT_SET : c, optarg) <= 0)
+            goto out;
     }
     if (optind >= argc) {
         usage(stderr);

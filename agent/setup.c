@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -144,6 +146,31 @@ int setup_check_secrets(const struct config *cfg)
     return r;
 }
 
+/* Why a store that is there may not open for us, as a hint after the error. */
+static void explain_unopenable(const char *path, const char *dir)
+{
+    struct stat st;
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        fprintf(stderr, "axion-agent: %s is on a read-only filesystem\n", dir);
+    if (lstat(path, &st) == 0 && st.st_uid != geteuid()) {
+        struct passwd *pw = getpwuid(st.st_uid);
+        if (pw)
+            fprintf(stderr,
+                    "axion-agent: the store belongs to %s (uid %u), mode %04o: run this command "
+                    "as %s (sudo -u %s axion-agent ...)\n",
+                    pw->pw_name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), pw->pw_name,
+                    pw->pw_name);
+        else
+            fprintf(stderr,
+                    "axion-agent: the store belongs to uid %u, mode %04o: run this command as "
+                    "that user\n",
+                    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    }
+    fprintf(stderr, "axion-agent: nothing was lost: the store and its data are still at %s\n",
+            path);
+}
+
 int setup_open_store(const struct config *cfg, unsigned flags, struct store **ret)
 {
     char path[4096], err[1024] = "";
@@ -156,27 +183,56 @@ int setup_open_store(const struct config *cfg, unsigned flags, struct store **re
         int r = -errno;
         fprintf(stderr, "axion-agent: cannot create state directory %s: %s\n", cfg->agent.state_dir,
                 strerror(errno));
+        if (r == -EROFS || r == -EACCES || r == -EPERM)
+            fprintf(stderr, "axion-agent: nothing was written\n");
         return r;
     }
     int r = store_open(path, flags, ret, err, sizeof(err));
-    if (r == -ENOENT && (flags & STORE_OPEN_EXISTING)) {
+    if (r >= 0)
+        return 0;
+    /* "Not there" only when it is not there: a store we may not open is another story. */
+    struct stat st;
+    bool absent = lstat(path, &st) < 0 && errno == ENOENT;
+    if (absent && (flags & STORE_OPEN_EXISTING)) {
         fprintf(stderr, "axion-agent: no store at %s yet (nothing was applied)\n", path);
         return r;
     }
-    if (r < 0)
-        fprintf(stderr, "axion-agent: %s\n", *err ? err : strerror(-r));
-    return r;
+    fprintf(stderr, "axion-agent: cannot open the store: %s\n", *err ? err : strerror(-r));
+    if (!absent && r != -EBADMSG && r != -EPROTONOSUPPORT && r != -EMEDIUMTYPE)
+        explain_unopenable(path, cfg->agent.state_dir);
+    return r == -ENOENT && !absent ? -EACCES : r;
+}
+
+static struct policy_list policy_list(const struct config_strv *l)
+{
+    return (struct policy_list){l->v, l->n};
 }
 
 void setup_policy(const struct config *cfg, struct policy_rules *ret)
 {
+    int level = policy_level_from_string(cfg->policy.level);
+    uint32_t exceptions = 0;
+    for (size_t i = 0; i < cfg->policy.exceptions.n; i++) {
+        int rule = policy_rule_from_string(cfg->policy.exceptions.v[i]);
+        if (rule >= 0) /* the config refuses other names */
+            exceptions |= POLICY_EXCEPT(rule);
+    }
     *ret = (struct policy_rules){
+        .level = level >= 0 ? (enum policy_level)level : POLICY_BASELINE,
+        .exceptions = exceptions,
         .allow_privileged = cfg->policy.allow_privileged,
         .allow_host_namespaces = cfg->policy.allow_host_namespaces,
         .allow_cap_add = cfg->policy.allow_cap_add,
         .allow_devices = cfg->policy.allow_devices,
         .bind_allow = cfg->policy.bind_allow.v,
         .n_bind_allow = cfg->policy.bind_allow.n,
+        .cap_add = policy_list(&cfg->policy.cap_add),
+        .volume_drivers = policy_list(&cfg->policy.volume_drivers),
+        .network_drivers = policy_list(&cfg->policy.network_drivers),
+        .log_drivers = policy_list(&cfg->policy.log_drivers),
+        .secret_drivers = policy_list(&cfg->policy.secret_drivers),
+        .sysctls = policy_list(&cfg->policy.sysctls),
+        .engine_socket = cfg->docker.socket,
     };
 }
 

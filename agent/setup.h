@@ -37,10 +37,13 @@ int setup_config_mode_ok(const char *path, unsigned mode, bool holds_token, char
 int setup_check_secrets(const struct config *cfg);
 
 /* Opens the store at <agent.state_dir>/store.db, creating the directory unless flags has
- * STORE_OPEN_EXISTING. Prints the error ("no store at PATH yet (nothing was applied)"). */
+ * STORE_OPEN_EXISTING. Prints the error: "no store at PATH yet (nothing was applied)" only when
+ * there is none; a store that is there but does not open (its owner, its mode, a read-only
+ * filesystem) is said to be so, with who owns it and that nothing was lost. Run by root, the
+ * files it makes in a state dir another user owns are that user's (store.h). */
 int setup_open_store(const struct config *cfg, unsigned flags, struct store **ret);
 
-/* The [policy] section as compiler rules; the bind allow-list is borrowed from cfg. */
+/* The [policy] section as compiler rules; its lists are borrowed from cfg. */
 void setup_policy(const struct config *cfg, struct policy_rules *ret);
 
 /* The intake on st with this node's agent id and policy (cfg and st must outlive it). */

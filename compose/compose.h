@@ -28,6 +28,7 @@ struct compose_index;
 #define COMPOSE_MAX_VAR_NAME 256
 #define COMPOSE_MAX_PORTS    65536 /* published ports after expanding ranges, in all services */
 #define COMPOSE_MAX_FILES    (64 * 1024 * 1024) /* bytes of attached files one conversion reads */
+#define COMPOSE_MAX_REPLICAS 100000             /* deploy.replicas, and what `scale` may set */
 
 /* ---- the model ------------------------------------------------------------------------- */
 
@@ -231,8 +232,15 @@ struct compose_service {
     char *network_mode;
     char *pid;
     char *ipc;
+    char *userns_mode;
+    char *cgroupns_mode;
+    char *cgroup_parent;
     struct compose_strv devices;
+    struct compose_strv security_opt;
+    /* Where the keys policy_check() looks at stand. */
     struct compose_pos privileged_pos, network_mode_pos, pid_pos, ipc_pos, devices_pos, cap_add_pos;
+    struct compose_pos userns_mode_pos, cgroupns_mode_pos, cgroup_parent_pos, security_opt_pos;
+    struct compose_pos cap_drop_pos, sysctls_pos, ulimits_pos, logging_pos, user_pos, deploy_pos;
 };
 
 struct compose_network {

@@ -1,6 +1,7 @@
 #include "compose/compose_deploy.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lib/util.h"
@@ -28,7 +29,8 @@ static const struct compose_keys update_table = COMPOSE_KEYS(update_keys);
 
 static const struct compose_key discrete_keys[] = {
     {KEY("kind", KEY_STR, KEY_AT(compose_generic_resource, kind))},
-    {KEY("value", KEY_INT, KEY_AT(compose_generic_resource, value))},
+    {KEY("value", KEY_INT, KEY_AT(compose_generic_resource, value)), .limit = "0 or more", .min = 0,
+     .max = INT64_MAX},
 };
 static const struct compose_keys discrete_table = COMPOSE_KEYS(discrete_keys);
 
@@ -62,7 +64,8 @@ static int read_generic(struct compose_loader *l, const struct compose_ynode *n,
 static const struct compose_key limits_keys[] = {
     {KEY("cpus", KEY_CPUS, KEY_AT(compose_resource, cpus))},
     {KEY("memory", KEY_SIZE, KEY_AT(compose_resource, memory))},
-    {KEY("pids", KEY_INT, KEY_AT(compose_resource, pids))},
+    {KEY("pids", KEY_INT, KEY_AT(compose_resource, pids)),
+     .limit = "a process limit of -1 or more (-1 and 0: none)", .min = -1, .max = INT64_MAX},
 };
 static const struct compose_keys limits_table = COMPOSE_KEYS(limits_keys);
 
@@ -161,7 +164,9 @@ static int deploy_finish(struct compose_loader *l, const struct compose_ynode *m
 
 static const struct compose_key deploy_keys[] = {
     {KEY("mode", KEY_READ, KEY_AT(compose_deploy, mode)), .read = read_mode},
-    {KEY("replicas", KEY_U64, KEY_AT(compose_deploy, replicas))},
+    {KEY("replicas", KEY_U64, KEY_AT(compose_deploy, replicas)),
+     .limit = "a number of replicas from 0 to 100000", .min = 0, .max = COMPOSE_MAX_REPLICAS,
+     .flags = KEY_GOT},
     {KEY("endpoint_mode", KEY_READ, KEY_AT(compose_deploy, endpoint_mode)),
      .read = read_endpoint_mode},
     {KEY("labels", KEY_LABELS, KEY_AT(compose_deploy, labels))},

@@ -1,6 +1,7 @@
 #include "compose/compose_service.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +19,11 @@ static const struct compose_key file_ref_keys[] = {
     {KEY("target", KEY_STR, KEY_AT(compose_file_ref, target))},
     {KEY("uid", KEY_STR, KEY_AT(compose_file_ref, uid))},
     {KEY("gid", KEY_STR, KEY_AT(compose_file_ref, gid))},
+    /* Permission bits only: the Engine reads larger numbers as Go's own mode bits (setuid is
+     * 1 << 23 there), which a file in a container has no business asking for. */
     {KEY("mode", KEY_U32, KEY_AT(compose_file_ref, mode)),
-     .present = KEY_AT(compose_file_ref, has_mode), .limit = "a file mode", .min = 0,
-     .max = UINT32_MAX, .flags = KEY_GOT},
+     .present = KEY_AT(compose_file_ref, has_mode), .limit = "a file mode from 0 to 0777", .min = 0,
+     .max = 0777},
 };
 static const struct compose_keys file_ref_table = COMPOSE_KEYS(file_ref_keys);
 
@@ -152,6 +155,21 @@ static int healthcheck_finish(struct compose_loader *l, const struct compose_yno
     const struct compose_healthcheck *h = obj;
     if (h->disable && compose_yaml_get(map, "test") && h->test.n)
         return compose_load_fail(l, map, "test and disable can't be set at the same time");
+    /* The Engine takes 0 (its default) or at least 1ms for these. */
+    const struct {
+        const char *key;
+        const struct compose_duration *d;
+    } mins[] = {
+        {"interval", &h->interval}, {"timeout", &h->timeout}, {"start_period", &h->start_period}};
+    for (size_t i = 0; i < ARRAY_SIZE(mins); i++) {
+        if (!mins[i].d->set || mins[i].d->ns == 0 || mins[i].d->ns >= 1000000)
+            continue;
+        size_t old = compose_load_push(l, mins[i].key);
+        int r = compose_load_fail(l, compose_yaml_get(map, mins[i].key),
+                                  "expected 0 or at least 1ms (the Engine's minimum)");
+        compose_load_pop(l, old);
+        return r;
+    }
     return 0;
 }
 
@@ -161,7 +179,10 @@ static const struct compose_key healthcheck_keys[] = {
     {KEY("interval", KEY_DUR, KEY_AT(compose_healthcheck, interval))},
     {KEY("timeout", KEY_DUR, KEY_AT(compose_healthcheck, timeout))},
     {KEY("start_period", KEY_DUR, KEY_AT(compose_healthcheck, start_period))},
-    {KEY("retries", KEY_U64, KEY_AT(compose_healthcheck, retries))},
+    /* The Engine keeps retries as a 32-bit integer (swarmkit's HealthConfig). */
+    {KEY("retries", KEY_U64, KEY_AT(compose_healthcheck, retries)),
+     .limit = "a number of retries from 0 to 2147483647", .min = 0, .max = INT32_MAX,
+     .flags = KEY_GOT},
 };
 static const struct compose_keys healthcheck_table =
     COMPOSE_KEYS(healthcheck_keys, .finish = healthcheck_finish);
@@ -206,6 +227,12 @@ static int read_ulimits(struct compose_loader *l, const struct compose_ynode *n,
             r = compose_value_int(l, v, &u->soft);
             u->hard = u->soft;
         }
+        /* -1 is "unlimited" (the kernel's RLIM_INFINITY once the runtime has it as unsigned) */
+        if (r == 0 && (u->soft < -1 || u->hard < -1))
+            r = compose_load_fail(l, v, "expected limits of -1 (unlimited) or more");
+        if (r == 0 && u->hard != -1 && (u->soft == -1 || u->soft > u->hard))
+            r = compose_load_fail(l, v, "the soft limit %lld is above the hard limit %lld",
+                                  (long long)u->soft, (long long)u->hard);
         if (r < 0)
             return r;
         compose_load_pop(l, old);
@@ -294,7 +321,7 @@ static const struct compose_key service_keys[] = {
     {KEY("healthcheck", KEY_MAP, SVC(healthcheck)), .present = SVC(healthcheck.set),
      .sub = &healthcheck_table},
     {KEY("working_dir", KEY_STR, SVC(working_dir))},
-    {KEY("user", KEY_STR, SVC(user))},
+    {KEY("user", KEY_STR, SVC(user)), .pos = SVC(user_pos)},
     {KEY("volumes", KEY_READ, KEY_SELF), .read = compose_mounts_read},
     {KEY("stop_grace_period", KEY_DUR, SVC(stop_grace_period))},
     {KEY("stop_signal", KEY_STR, SVC(stop_signal))},
@@ -302,18 +329,19 @@ static const struct compose_key service_keys[] = {
     {KEY("stdin_open", KEY_BOOL, SVC(stdin_open))},
     {KEY("read_only", KEY_BOOL, SVC(read_only))},
     {KEY("init", KEY_BOOL, SVC(init)), .present = SVC(has_init)},
-    {KEY("sysctls", KEY_LABELS, SVC(sysctls))},
+    {KEY("sysctls", KEY_LABELS, SVC(sysctls)), .pos = SVC(sysctls_pos)},
     {KEY("cap_add", KEY_LIST, SVC(cap_add)), .flags = KEY_UNIQUE, .pos = SVC(cap_add_pos)},
-    {KEY("cap_drop", KEY_LIST, SVC(cap_drop)), .flags = KEY_UNIQUE},
-    {KEY("ulimits", KEY_READ, KEY_SELF), .read = read_ulimits},
-    {KEY("logging", KEY_MAP, SVC(logging)), .present = SVC(logging.set), .sub = &logging_table},
+    {KEY("cap_drop", KEY_LIST, SVC(cap_drop)), .flags = KEY_UNIQUE, .pos = SVC(cap_drop_pos)},
+    {KEY("ulimits", KEY_READ, KEY_SELF), .read = read_ulimits, .pos = SVC(ulimits_pos)},
+    {KEY("logging", KEY_MAP, SVC(logging)), .present = SVC(logging.set), .sub = &logging_table,
+     .pos = SVC(logging_pos)},
     {KEY("secrets", KEY_READ, KEY_SELF), .read = read_secrets},
     {KEY("configs", KEY_READ, KEY_SELF), .read = read_configs},
     {KEY("ports", KEY_READ, KEY_SELF), .read = compose_ports_read},
     {KEY("networks", KEY_READ, KEY_SELF), .read = read_networks},
     {KEY("isolation", KEY_STR, SVC(isolation))},
     {KEY("restart", KEY_READ, SVC(restart)), .read = read_restart},
-    {KEY("deploy", KEY_MAP, SVC(deploy)), .sub = &compose_deploy_keys},
+    {KEY("deploy", KEY_MAP, SVC(deploy)), .sub = &compose_deploy_keys, .pos = SVC(deploy_pos)},
 
     /* refused by docker stack deploy */
     {KEY("extends", KEY_ANY, 0), .refused = "extends is not supported"},
@@ -328,8 +356,10 @@ static const struct compose_key service_keys[] = {
 
     /* ignored by Swarm: read all the same, the policy looks at some of them */
     {KEY("build", KEY_ANY, 0), .ignored = "Swarm runs images: build and push them first"},
-    {KEY("cgroup_parent", KEY_ANY, 0), .ignored = NOT_IN_SWARM},
-    {KEY("cgroupns_mode", KEY_ANY, 0), .ignored = NOT_IN_SWARM},
+    {KEY("cgroup_parent", KEY_STR, SVC(cgroup_parent)), .pos = SVC(cgroup_parent_pos),
+     .ignored = NOT_IN_SWARM},
+    {KEY("cgroupns_mode", KEY_STR, SVC(cgroupns_mode)), .pos = SVC(cgroupns_mode_pos),
+     .ignored = NOT_IN_SWARM},
     {KEY("container_name", KEY_ANY, 0), .ignored = "Swarm names the containers of a service"},
     {KEY("credential_spec", KEY_ANY, 0), .ignored = "Windows only"},
     {KEY("depends_on", KEY_ANY, 0), .ignored = "Swarm starts services in no particular order"},
@@ -347,11 +377,13 @@ static const struct compose_key service_keys[] = {
      .ignored = NOT_IN_SWARM},
     {KEY("privileged", KEY_BOOL, SVC(privileged)), .pos = SVC(privileged_pos),
      .ignored = NOT_IN_SWARM},
-    {KEY("security_opt", KEY_ANY, 0), .ignored = NOT_IN_SWARM},
+    {KEY("security_opt", KEY_LIST, SVC(security_opt)), .pos = SVC(security_opt_pos),
+     .ignored = NOT_IN_SWARM},
     {KEY("shm_size", KEY_ANY, 0), .ignored = NOT_IN_SWARM},
     {KEY("tmpfs", KEY_ANY, 0),
      .ignored = "not supported by docker stack deploy; use a volume of type tmpfs"},
-    {KEY("userns_mode", KEY_ANY, 0), .ignored = NOT_IN_SWARM},
+    {KEY("userns_mode", KEY_STR, SVC(userns_mode)), .pos = SVC(userns_mode_pos),
+     .ignored = NOT_IN_SWARM},
 };
 
 static int service_finish(struct compose_loader *l, const struct compose_ynode *map, void *obj)

@@ -232,6 +232,9 @@ int compose_value_duration(struct compose_loader *l, const struct compose_ynode 
                                       "a duration as a string (like \"10s\" or \"1m30s\")");
     if (compose_util_duration(v.s, ret_ns) < 0)
         return compose_value_expected(l, n, &v, "a duration (like 10s, 1m30s or 500ms)");
+    /* Every duration the Engine takes (delays, windows, timeouts, periods) is 0 or more. */
+    if (*ret_ns < 0)
+        return compose_load_fail(l, n, "expected a duration of 0 or more, got \"%s\"", v.s);
     return 0;
 }
 

@@ -598,10 +598,12 @@ static int parse_env_file(struct conv *c, const struct compose_service *s, const
         char *var = copy;
         while (*var == ' ' || *var == '\t')
             var++;
+        /* The line is not shown: an env file holds passwords, and a line without "=" may be
+         * one. */
         if (strpbrk(var, " \t"))
             return conv_fail(c, s->env_file_pos, path,
-                             "env file %s: variable '%s' contains whitespaces (line %zu)", name,
-                             var, lineno);
+                             "env file %s: line %zu: the variable name contains whitespace", name,
+                             lineno);
         if (!*var)
             return conv_fail(c, s->env_file_pos, path, "env file %s: no variable name on line %zu",
                              name, lineno);
@@ -1582,6 +1584,27 @@ int spec_resolve_ids(json_t *service_spec,
             if (set_str(e, kinds[k].id, id) < 0)
                 return -ENOMEM;
         }
+    }
+    return 0;
+}
+
+int spec_resolve_network_ids(json_t *service_spec,
+                             const char *(*lookup)(void *ud, enum spec_kind kind, const char *name),
+                             void *ud, const char **ret_missing)
+{
+    json_t *nets = json_object_get(json_object_get(service_spec, "TaskTemplate"), "Networks"), *e;
+    size_t i;
+    json_array_foreach(nets, i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "Target"));
+        const char *id = name ? lookup(ud, SPEC_NETWORK, name) : NULL;
+        if (!id) {
+            if (ret_missing)
+                *ret_missing = name;
+            return -ENOENT;
+        }
+        if (set_str(e, "Target", id) < 0)
+            return -ENOMEM;
     }
     return 0;
 }

@@ -115,3 +115,11 @@ int spec_stamp(struct spec_object *o);
 int spec_resolve_ids(json_t *service_spec,
                      const char *(*lookup)(void *ud, enum spec_kind kind, const char *name),
                      void *ud, const char **ret_missing);
+
+/* Replaces each TaskTemplate.Networks[].Target (a network's name) with the ID lookup(ud,
+ * SPEC_NETWORK, name) returns, or -ENOENT naming it in *ret_missing. The Engine reads a Target
+ * it does not know by name as a prefix of a network's ID, which could be the host network's:
+ * a name is sent only once this node has a network of exactly that name. */
+int spec_resolve_network_ids(json_t *service_spec,
+                             const char *(*lookup)(void *ud, enum spec_kind kind, const char *name),
+                             void *ud, const char **ret_missing);

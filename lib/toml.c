@@ -11,6 +11,7 @@
 
 #include "lib/array.h"
 #include "lib/buf.h"
+#include "lib/fileio.h"
 #include "lib/util.h"
 
 const struct toml_limits toml_default_limits = {
@@ -1073,60 +1074,5 @@ const char *toml_type_name(enum toml_type type)
 int toml_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, char *err,
                    size_t errlen)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    int r;
-
-    if (errlen)
-        err[0] = '\0';
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        r = -errno;
-        if (errlen)
-            snprintf(err, errlen, "%s: %s", path, strerror(-r));
-        return r;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        if (errlen)
-            snprintf(err, errlen, "%s: not a regular file", path);
-        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-    }
-    if ((uint64_t)st.st_size > max) {
-        if (errlen)
-            snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-        return -EFBIG;
-    }
-    /* The file may grow while we read: never read more than max (+1 to notice). */
-    struct buf b = BUF_INIT(max);
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            buf_release(&b);
-            if (errlen)
-                snprintf(err, errlen, "%s: %s", path, strerror(-r));
-            return r;
-        }
-        if (n == 0)
-            break;
-        r = buf_append(&b, chunk, (size_t)n);
-        if (r < 0) {
-            if (errlen)
-                snprintf(err, errlen, "%s: %s", path,
-                         r == -EMSGSIZE ? "larger than the limit" : strerror(-r));
-            return r == -EMSGSIZE ? -EFBIG : r;
-        }
-    }
-    size_t len;
-    char *data = buf_detach(&b, &len);
-    if (!data) {
-        if (errlen)
-            snprintf(err, errlen, "%s: out of memory", path);
-        return -ENOMEM;
-    }
-    *ret_data = data;
-    *ret_len = len;
-    return 0;
+    return fileio_read(path, max, ret_data, ret_len, err, errlen);
 }

@@ -111,6 +111,9 @@ static int step_send(struct step_ctx *c)
         int r = spec_resolve_ids(body, resolve, c->run, &missing);
         if (r == -ENOENT)
             snprintf(c->msg, sizeof(c->msg), "config or secret %s does not exist", missing);
+        /* Networks by ID too: the Engine would read an unknown name as an ID prefix. */
+        if (r == 0 && (r = spec_resolve_network_ids(body, resolve, c->run, &missing)) == -ENOENT)
+            snprintf(c->msg, sizeof(c->msg), "network %s does not exist on this node", missing);
         if (r < 0) {
             json_decref(body);
             return r;

@@ -13,14 +13,13 @@
 
 #define STOPPED_CONSTRAINT "node.labels.io.axion.stopped==true"
 
-/* --- inputs from the store's JSON ---------------------------------------------------------- */
+/* --- inputs from the store ---------------------------------------------------------------- */
 
 struct inputs {
     json_t *vars_json;
-    json_t *files_json;
     struct compose_var *vars;
     size_t n_vars;
-    struct spec_file *files;
+    struct spec_file *files; /* borrowed from the stack's row */
     size_t n_files;
 };
 
@@ -29,36 +28,24 @@ static void inputs_release(struct inputs *in)
     free(in->vars);
     free(in->files);
     json_decref(in->vars_json);
-    json_decref(in->files_json);
     *in = (struct inputs){0};
 }
 
-static int load_object(const char *text, const char *what, json_t **ret, char *err, size_t errlen)
+static int inputs_load(struct inputs *in, const struct store_stack *row, char *err, size_t errlen)
 {
+    *in = (struct inputs){0};
     json_error_t je;
+    const char *text = row->variables_json;
     json_t *j = json_loads(text && *text ? text : "{}", JSON_REJECT_DUPLICATES, &je);
     if (!j || !json_is_object(j)) {
-        snprintf(err, errlen, "%s: not a JSON object of strings%s%s", what, j ? "" : ": ",
+        snprintf(err, errlen, "variables: not a JSON object of strings%s%s", j ? "" : ": ",
                  j ? "" : je.text);
         json_decref(j);
         return -EINVAL;
     }
-    *ret = j;
-    return 0;
-}
-
-static int inputs_load(struct inputs *in, const char *vars_json, const char *files_json, char *err,
-                       size_t errlen)
-{
-    *in = (struct inputs){0};
-    int r = load_object(vars_json, "variables", &in->vars_json, err, errlen);
-    if (r == 0)
-        r = load_object(files_json, "files", &in->files_json, err, errlen);
-    if (r < 0)
-        return r;
-    size_t nv = json_object_size(in->vars_json), nf = json_object_size(in->files_json);
-    in->vars = calloc(nv + 1, sizeof(*in->vars));
-    in->files = calloc(nf + 1, sizeof(*in->files));
+    in->vars_json = j;
+    in->vars = calloc(json_object_size(j) + 1, sizeof(*in->vars));
+    in->files = calloc(row->n_files + 1, sizeof(*in->files));
     if (!in->vars || !in->files)
         return -ENOMEM;
     const char *k;
@@ -71,15 +58,9 @@ static int inputs_load(struct inputs *in, const char *vars_json, const char *fil
         }
         in->vars[in->n_vars++] = (struct compose_var){k, json_string_value(v)};
     }
-    json_object_foreach(in->files_json, k, v)
-    {
-        if (!json_is_string(v)) {
-            snprintf(err, errlen, "files: %s: expected a string", k);
-            return -EINVAL;
-        }
+    for (size_t i = 0; i < row->n_files; i++)
         in->files[in->n_files++] =
-            (struct spec_file){k, json_string_value(v), json_string_length(v)};
-    }
+            (struct spec_file){row->files[i].name, row->files[i].data, row->files[i].len};
     return 0;
 }
 
@@ -273,6 +254,12 @@ static int build_stack(struct desired_state *st, struct desired_stack *ds, struc
 
     struct store_stack *row = NULL;
     int r = store_get_stack(store, ds->name, &row);
+    if (r == -EKEYREJECTED || r == -ENOKEY) {
+        /* Its files do not open with this node's key: this stack waits, the others go on. */
+        char why[1024];
+        snprintf(why, sizeof(why), "%s", store_errmsg(store));
+        return frozen(ds, why);
+    }
     if (r < 0) {
         snprintf(err, errlen, "stack %s: %s", ds->name, store_errmsg(store));
         return r;
@@ -286,7 +273,7 @@ static int build_stack(struct desired_state *st, struct desired_stack *ds, struc
     }
     char why[1024] = "";
     struct inputs in;
-    r = inputs_load(&in, row->variables_json, row->files_json, why, sizeof(why));
+    r = inputs_load(&in, row, why, sizeof(why));
     if (r == 0) {
         struct compile_file_array files = {in.files, in.n_files};
         struct compile_input ci = {
@@ -329,16 +316,11 @@ static int str_same(const char *a, const char *b)
 /* The agent id and the policy as one text: stacks compiled with another are compiled again. */
 static char *inputs_key(const struct desired_opts *o)
 {
-    struct buf b = BUF_INIT(1u << 20);
-    const struct policy_rules *p = o->policy;
-    buf_printf(&b, "%s\n", o->agent_id ? o->agent_id : "");
-    if (p) {
-        buf_printf(&b, "policy %d%d%d%d\n", p->allow_privileged, p->allow_host_namespaces,
-                   p->allow_cap_add, p->allow_devices);
-        for (size_t i = 0; i < p->n_bind_allow; i++)
-            buf_printf(&b, "%zu:%s\n", strlen(p->bind_allow[i]), p->bind_allow[i]);
-    }
-    return buf_detach(&b, NULL);
+    _cleanup_free_ char *policy = o->policy ? policy_rules_key(o->policy) : strdup("none");
+    char *key = NULL;
+    if (!policy || asprintf(&key, "%s\npolicy %s", o->agent_id ? o->agent_id : "", policy) < 0)
+        return NULL;
+    return key;
 }
 
 static int push_name(const char ***v, size_t *n, size_t *cap, const char *name)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/util.h"
 #include "sources/intake_swarm.h"
 
@@ -240,11 +241,12 @@ static int check_position(const struct intake_position *p, char *why, size_t why
 /* ---- the stored stack ------------------------------------------------------------------------ */
 
 /* The stack when it exists and is not removed: 0 with *ret, or 0 with res rejected. */
-static int live_stack(struct intake *in, const char *name, struct store_stack **ret,
-                      struct intake_result *res)
+static int live_stack(struct intake *in, const char *name, bool with_files,
+                      struct store_stack **ret, struct intake_result *res)
 {
     struct store_stack *s = NULL;
-    int r = store_get_stack(in->store, name, &s);
+    int r = with_files ? store_get_stack(in->store, name, &s)
+                       : store_get_stack_summary(in->store, name, &s);
     if (r == -ENOENT || (r == 0 && s->removed)) {
         store_stack_free(s);
         return reject(res, "no stack named \"%s\"", name);
@@ -260,7 +262,7 @@ static int stored_generation(struct intake *in, const char *name, int64_t *ret,
                              struct intake_result *res)
 {
     struct store_stack *s = NULL;
-    int r = store_get_stack(in->store, name, &s);
+    int r = store_get_stack_summary(in->store, name, &s);
     if (r == -ENOENT) {
         *ret = 0;
         return 0;
@@ -278,13 +280,12 @@ static int stored_has_service(const struct store_stack *s, const char *service, 
                               size_t whylen)
 {
     json_t *vars = json_loads(s->variables_json ? s->variables_json : "{}", 0, NULL);
-    json_t *files = json_loads(s->files_json ? s->files_json : "{}", 0, NULL);
     struct compose_var *v = calloc(json_object_size(vars) + 1, sizeof(*v));
-    struct spec_file *f = calloc(json_object_size(files) + 1, sizeof(*f));
-    size_t nv = 0, nf = 0;
+    struct spec_file *f = calloc(s->n_files + 1, sizeof(*f));
+    size_t nv = 0;
     int r = 0;
-    if (!vars || !files || !json_is_object(vars) || !json_is_object(files)) {
-        snprintf(why, whylen, "its stored variables or files are not JSON objects");
+    if (!vars || !json_is_object(vars)) {
+        snprintf(why, whylen, "its stored variables are not a JSON object");
         r = -EINVAL;
     } else if (!v || !f) {
         r = -ENOMEM;
@@ -297,12 +298,9 @@ static int stored_has_service(const struct store_stack *s, const char *service, 
             if (json_is_string(val))
                 v[nv++] = (struct compose_var){k, json_string_value(val)};
         }
-        json_object_foreach(files, k, val)
-        {
-            if (json_is_string(val))
-                f[nf++] = (struct spec_file){k, json_string_value(val), json_string_length(val)};
-        }
-        struct compile_file_array arr = {f, nf};
+        for (size_t i = 0; i < s->n_files; i++)
+            f[i] = (struct spec_file){s->files[i].name, s->files[i].data, s->files[i].len};
+        struct compile_file_array arr = {f, s->n_files};
         struct compile_input ci = {
             .stack = s->name,
             .text = s->compose,
@@ -325,20 +323,21 @@ static int stored_has_service(const struct store_stack *s, const char *service, 
     free(v);
     free(f);
     json_decref(vars);
-    json_decref(files);
     return r;
 }
 
 /* ---- deploy ------------------------------------------------------------------------------------
  */
 
-/* What a deploy's compile gets its files through: the attached ones first, then the caller's
- * lookup. Every file handed out is kept, as text, for the store. */
+/* What a deploy's compile gets its files through: the attached ones first, by the converter's
+ * rule (compile_file_matches: the name as written, a leading "./" does not matter), then the
+ * caller's lookup. Every file handed out is kept, as bytes, for the store. */
 struct deploy_files {
     const struct intake_request *rq;
-    bool *used; /* per rq->files */
-    json_t *stored;
-    int error; /* -ENOMEM seen */
+    bool *used;              /* per rq->files */
+    struct store_file *kept; /* borrowed names and bytes, for store_put_stack() */
+    size_t n_kept, cap_kept;
+    size_t bytes;
 };
 
 static int find_attached(const struct intake_request *rq, const char *name)
@@ -350,6 +349,14 @@ static int find_attached(const struct intake_request *rq, const char *name)
         if (rq->files[i].name && compile_file_matches(name, rq->files[i].name))
             return (int)i;
     return -1;
+}
+
+static bool kept(const struct deploy_files *df, const char *name)
+{
+    for (size_t i = 0; i < df->n_kept; i++)
+        if (streq(df->kept[i].name, name))
+            return true;
+    return false;
 }
 
 static int deploy_file_get(void *ud, const char *name, struct spec_file *ret, char *why,
@@ -376,20 +383,21 @@ static int deploy_file_get(void *ud, const char *name, struct spec_file *ret, ch
                  INTAKE_FILE_MAX);
         return -EFBIG;
     }
-    if (f.len && memchr(f.data, '\0', f.len)) {
-        snprintf(why, whylen, "it holds a NUL byte (attached files are kept as text)");
-        return -EILSEQ;
+    if (f.len && !f.data) {
+        snprintf(why, whylen, "no content");
+        return -EINVAL;
     }
-    if (!json_object_get(df->stored, key)) {
-        json_t *s = json_stringn(f.len ? f.data : "", f.len);
-        if (!s) {
-            snprintf(why, whylen, "not valid UTF-8 text (attached files are kept as text)");
-            return -EILSEQ;
+    if (!kept(df, key)) {
+        if (df->bytes + f.len > STORE_FILES_MAX) {
+            snprintf(why, whylen, "the attached files take more than the %u bytes a stack may hold",
+                     STORE_FILES_MAX);
+            return -EFBIG;
         }
-        if (json_object_set_new(df->stored, key, s) < 0) {
-            df->error = -ENOMEM;
+        struct store_file *k = ARRAY_PUSH(&df->kept, &df->n_kept, &df->cap_kept);
+        if (!k)
             return -ENOMEM;
-        }
+        *k = (struct store_file){(char *)key, (void *)(f.len ? f.data : ""), f.len};
+        df->bytes += f.len;
     }
     ret->data = f.data;
     ret->len = f.len;
@@ -423,19 +431,16 @@ static bool names(const char *text, size_t len, const char *name)
 /* Whether a variable of the caller's environment can matter to the compiled stack: the
  * manifest or a file it uses names it (interpolation, `environment:` and env files take
  * variables by name), or it is HOME and the manifest has a "~". */
-static bool env_var_used(const struct intake_request *rq, json_t *files, const char *name)
+static bool env_var_used(const struct intake_request *rq, const struct deploy_files *df,
+                         const char *name)
 {
     if (names(rq->compose, rq->compose_len, name))
         return true;
     if (streq(name, "HOME") && memchr(rq->compose, '~', rq->compose_len))
         return true;
-    const char *k;
-    json_t *v;
-    json_object_foreach(files, k, v)
-    {
-        if (names(json_string_value(v), json_string_length(v), name))
+    for (size_t i = 0; i < df->n_kept; i++)
+        if (names(df->kept[i].data, df->kept[i].len, name))
             return true;
-    }
     return false;
 }
 
@@ -484,14 +489,14 @@ static int put_var(json_t *obj, const struct compose_var *v)
 
 /* The variables stored with the stack: every one given, and those of the environment the
  * manifest can use. 0, -ENOMEM, or -EILSEQ with why. */
-static int stored_variables(const struct intake_request *rq, json_t *files, json_t **ret, char *why,
-                            size_t whylen)
+static int stored_variables(const struct intake_request *rq, const struct deploy_files *df,
+                            json_t **ret, char *why, size_t whylen)
 {
     json_t *obj = json_object();
     int r = obj ? 0 : -ENOMEM;
     for (size_t i = 0; r == 0 && i < rq->n_env; i++) {
         const struct compose_var *v = &rq->env[i];
-        if (!v->name || !env_var_used(rq, files, v->name))
+        if (!v->name || !env_var_used(rq, df, v->name))
             continue;
         const char *problem = var_problem(v);
         if (problem) {
@@ -552,12 +557,12 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     size_t nv = rq->n_env + rq->n_vars;
     _cleanup_free_ struct compose_var *vars = calloc(nv + 1, sizeof(*vars));
     _cleanup_free_ bool *used = calloc(rq->n_files + 1, sizeof(*used));
-    json_t *files = json_object();
     json_t *variables = NULL;
-    _cleanup_free_ char *files_json = NULL, *vars_json = NULL;
+    _cleanup_free_ char *vars_json = NULL;
     struct compile_result *cr = NULL;
+    struct deploy_files df = {.rq = rq, .used = used};
     int r = 0;
-    if (!vars || !used || !files) {
+    if (!vars || !used) {
         r = -ENOMEM;
         goto out;
     }
@@ -577,7 +582,6 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         vars[n++] = rq->vars[i];
     }
 
-    struct deploy_files df = {.rq = rq, .used = used, .stored = files};
     struct compile_input ci = {
         .stack = rq->stack,
         .filename = file,
@@ -593,7 +597,7 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     };
     struct compose_error err = {0};
     r = compile_stack(&ci, &cr, &err);
-    if (r == -ENOMEM || df.error == -ENOMEM) {
+    if (r == -ENOMEM) {
         r = -ENOMEM;
         goto out;
     }
@@ -612,7 +616,7 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
 
     char why[512] = "";
     size_t len = 0;
-    r = stored_variables(rq, files, &variables, why, sizeof(why));
+    r = stored_variables(rq, &df, &variables, why, sizeof(why));
     if (r == -ENOMEM)
         goto out;
     if (r < 0) {
@@ -625,13 +629,6 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
                    STORE_VARIABLES_MAX);
         goto out;
     }
-    if (r == 0)
-        r = dump_bounded(files, STORE_FILES_MAX, &files_json, &len);
-    if (r == -EMSGSIZE) {
-        r = reject(res, "%s: the attached files take %zu bytes as text, more than %u", file, len,
-                   STORE_FILES_MAX);
-        goto out;
-    }
     if (r < 0)
         goto out;
 
@@ -640,7 +637,8 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         .generation = rq->generation,
         .compose = (char *)rq->compose,
         .compose_len = rq->compose_len,
-        .files_json = files_json,
+        .files = df.kept,
+        .n_files = df.n_kept,
         .variables_json = vars_json,
         .source = (char *)rq->source,
         .base_dir = (char *)rq->base_dir,
@@ -668,7 +666,7 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         r = add_note(res, "warning", cr->spec->warnings[i]);
 out:
     compile_result_free(cr);
-    json_decref(files);
+    free(df.kept);
     json_decref(variables);
     return r;
 }
@@ -684,7 +682,7 @@ static int remove_stack(struct intake *in, const struct intake_request *rq,
     if (rq->generation == 0) {
         /* "remove whatever is there": it must be there. */
         struct store_stack *s = NULL;
-        r = live_stack(in, rq->stack, &s, res);
+        r = live_stack(in, rq->stack, false, &s, res);
         if (r < 0 || !s)
             return r;
         cur = s->generation;
@@ -713,7 +711,7 @@ static int override(struct intake *in, const struct intake_request *rq, struct i
 {
     const char *service = rq->service ? rq->service : "";
     struct store_stack *s = NULL;
-    int r = live_stack(in, rq->stack, &s, res);
+    int r = live_stack(in, rq->stack, *service != '\0', &s, res);
     if (r < 0 || !s)
         return r;
     if (*service) {

@@ -34,7 +34,7 @@
 #define INTAKE_FILES_MAX    1000u      /* attached files of one deploy */
 #define INTAKE_FILE_MAX     (1u << 20) /* bytes of one attached file */
 #define INTAKE_VARS_MAX     4096u      /* variables of one deploy (each of vars and env) */
-#define INTAKE_REPLICAS_MAX 100000
+#define INTAKE_REPLICAS_MAX COMPOSE_MAX_REPLICAS /* scale: the cap deploy.replicas has */
 #define INTAKE_ERROR_MAX    2048u
 /* swarm-init, swarm-join (docs/PROTOCOL.md, Limits) */
 #define INTAKE_SWARM_ADDR_MAX  255u /* bytes of one address, pool or the source */
@@ -97,9 +97,11 @@ struct intake_request {
      * manifest or a file it uses names are stored with the stack. */
     const struct compose_var *env;
     size_t n_env;
-    /* Files the manifest names (configs'/secrets' file:, env_file), by name. Every one must be
-     * used by the manifest; they must be UTF-8 text without NUL bytes (the store keeps them as
-     * text for now). */
+    /* Files the manifest names (configs'/secrets' file:, env_file), by name, matched by the
+     * converter's rule (compile_file_matches()); an attached file wins over the lookup. Every
+     * one must be used by the manifest. Any bytes (a DER key, a keystore): the store keeps them
+     * as bytes, sealed. An env_file must still be UTF-8 text without NUL bytes (the converter
+     * reads it as lines of text). */
     const struct spec_file *files;
     size_t n_files;
     /* Files not in files above, on demand (the CLI reads them from beside the manifest); the
@@ -158,8 +160,9 @@ struct intake;
 
 struct intake_opts {
     const char *agent_id;              /* io.axion.agent on every object; copied */
-    const struct policy_rules *policy; /* copied, but its bind_allow list is borrowed and must
-                                        * outlive the intake; NULL: no policy check */
+    const struct policy_rules *policy; /* copied, but its lists (bind_allow, drivers, ...) are
+                                        * borrowed and must outlive the intake; NULL: no policy
+                                        * check */
 };
 
 /* The store is borrowed: it must outlive the intake. */

@@ -501,6 +501,27 @@ int store_check(struct store *s, char *err, size_t errlen)
 
 /* ---- open --------------------------------------------------------------------------------- */
 
+void store_give_to_dir_owner(int fd, const char *path)
+{
+    if (geteuid() != 0)
+        return;
+    _cleanup_free_ char *dir = strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (!dir)
+        return;
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) < 0 || st.st_uid == 0)
+        return;
+    if (fchown(fd, st.st_uid, st.st_gid) < 0)
+        log_warn("%s: cannot give it to the owner of %s (uid %u)", path, dir, (unsigned)st.st_uid);
+}
+
 /* Creates the file with mode 0600 (O_CLOEXEC, no symlink) unless it exists; SQLite would
  * create it with 0644 and its -wal/-shm copy the mode of the database file. */
 static int ensure_file(const char *path, bool create, char *err, size_t errlen)
@@ -517,6 +538,8 @@ static int ensure_file(const char *path, bool create, char *err, size_t errlen)
         if (fd >= 0) {
             /* The umask may have taken bits we want; it never adds any. */
             int r = fchmod(fd, 0600) < 0 ? -errno : 0;
+            if (r == 0)
+                store_give_to_dir_owner(fd, path);
             close(fd);
             if (r < 0) {
                 format(err, errlen, "%s: cannot set mode 0600: %s", path, strerror(-r));
@@ -929,10 +952,13 @@ int store_open(const char *path, unsigned flags, struct store **ret, char *err, 
         r = migrate(s, err, errlen);
     if (r >= 0)
         r = prepare_all(s, err, errlen);
+    if (r >= 0)
+        r = store_key_load(s, flags, err, errlen);
     if (r < 0) {
         store_close(s);
         return r;
     }
+    store_seal_plain_files(s);
     /* Checked: from now on the last close checkpoints the WAL and removes it. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
     *ret = s;
@@ -946,6 +972,8 @@ struct store *store_close(struct store *s)
     if (s->db && !sqlite3_get_autocommit(s->db) && s->stmt[STMT_ROLLBACK])
         run(s, STMT_ROLLBACK);
     db_close(s);
+    seal_wipe(s->key, sizeof(s->key));
+    free(s->key_path);
     free(s->path);
     free(s);
     return NULL;

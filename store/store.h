@@ -29,7 +29,8 @@ struct store;
 #define STORE_NAME_MAX          255u        /* stack, service, command id, topic, ... */
 #define STORE_PATH_MAX          4096u       /* base_dir, home_dir of a stack */
 #define STORE_COMPOSE_MAX       (4u << 20)  /* compose text of one stack */
-#define STORE_FILES_MAX         (8u << 20)  /* files JSON of one stack */
+#define STORE_FILES_MAX         (8u << 20)  /* bytes of one stack's attached files in all */
+#define STORE_FILES_COUNT_MAX   1000u       /* attached files of one stack */
 #define STORE_VARIABLES_MAX     (1u << 20)  /* variables JSON of one stack */
 #define STORE_TEXT_MAX          (64u << 10) /* error texts, reasons, results, tokens */
 #define STORE_JSON_MAX          (4u << 20)  /* plan_json, services_json */
@@ -62,7 +63,16 @@ enum store_open_flags {
  * path. On failure writes a one-line reason into err ("PATH: schema version 7 is newer than
  * this agent knows (1); upgrade the agent"). A store of a newer schema, a corrupt store
  * (without STORE_OPEN_RESET_CORRUPT) and a SQLite file that is not an axion-agent store are
- * refused without writing to the file (-EPROTONOSUPPORT, -EBADMSG, -EMEDIUMTYPE). */
+ * refused without writing to the file (-EPROTONOSUPPORT, -EBADMSG, -EMEDIUMTYPE).
+ *
+ * Beside the file lies the key that seals the stacks' attached files (AES-256-GCM): PATH
+ * without ".db", plus ".key" (store.db → store.key), 32 random bytes, mode 0600, made when the
+ * store may be created. A key readable by group or others is refused (-EPERM). Without the key
+ * (a store copied to another host without it) the sealed files do not open: store_get_stack()
+ * answers -EKEYREJECTED (or -ENOKEY when there is no key at all), naming the file.
+ *
+ * Run by root in a directory another user owns (the daemon's state dir), the files it creates
+ * (the store, its key) are given to that user, as SQLite does with its -wal and -shm. */
 int store_open(const char *path, unsigned flags, struct store **ret, char *err, size_t errlen);
 /* Rolls back an open transaction, finalizes every statement and closes. Accepts NULL. */
 struct store *store_close(struct store *s);
@@ -114,12 +124,23 @@ int store_savepoint_end(struct store *s, int r);
 
 /* ---- stacks: desired state ------------------------------------------------------------- */
 
+/* A file that came with a manifest (a config's or secret's file:, an env_file), as bytes: any
+ * byte, NUL too. Sealed at rest; store_get_stack() hands it out opened. */
+struct store_file {
+    char *name; /* as the manifest names it; at most STORE_PATH_MAX bytes */
+    void *data; /* len bytes, NUL-terminated one past the end */
+    size_t len;
+};
+
 struct store_stack {
     char *name;
     int64_t generation;
     char *compose; /* compose text (NUL-terminated for convenience), compose_len bytes */
     size_t compose_len;
-    char *files_json;     /* JSON object: file name → content (string); "{}" when none */
+    /* The attached files by name; written by store_put_stack() (replacing the stored ones), read
+     * by store_get_stack() only (NULL/0 from the summaries and lists). */
+    struct store_file *files;
+    size_t n_files;
     char *variables_json; /* JSON object: variable → value (string); "{}" when none */
     char *spec_hash;      /* may be NULL */
     bool removed;         /* marked removed: the reconciler prunes its objects */
@@ -133,20 +154,27 @@ struct store_stack {
 };
 
 /* Writes stack->name at stack->generation, which must be newer than the stored one (else
- * -ESTALE, nothing written); generation 0 means "the next one" (stored + 1, or 1). files_json
- * and variables_json may be NULL ("{}") and must be JSON objects of strings (-EINVAL).
+ * -ESTALE, nothing written); generation 0 means "the next one" (stored + 1, or 1). files (named,
+ * distinct, at most STORE_FILES_COUNT_MAX and STORE_FILES_MAX bytes in all) replace the stored
+ * ones, sealed with the store's key (-ENOKEY without one). variables_json may be NULL ("{}")
+ * and must be a JSON object of strings (-EINVAL).
  * base_dir and home_dir may be NULL, else absolute paths of at most STORE_PATH_MAX bytes.
  * removed is written as given (a deploy normally passes false). updated_at is ignored.
  * ret_generation (may be NULL) gets the generation written. */
 int store_put_stack(struct store *s, const struct store_stack *stack, int64_t *ret_generation);
-/* The stack, also when marked removed; -ENOENT when there is none. */
+/* The stack, also when marked removed, with its files opened; -ENOENT when there is none,
+ * -EKEYREJECTED/-ENOKEY when a file does not open with this store's key (the message names it:
+ * "get stack web: file pw.txt: ..."). */
 int store_get_stack(struct store *s, const char *name, struct store_stack **ret);
+/* The stack without its compose text, variables and files (nothing to open); -ENOENT when
+ * there is none. */
+int store_get_stack_summary(struct store *s, const char *name, struct store_stack **ret);
 
 enum store_list_flags {
     STORE_LIST_REMOVED = 1u << 0, /* include stacks marked removed */
-    STORE_LIST_SUMMARY = 1u << 1, /* leave compose, files_json and variables_json NULL */
+    STORE_LIST_SUMMARY = 1u << 1, /* leave compose and variables_json NULL */
 };
-/* All stacks by name. *ret is NULL when there are none. */
+/* All stacks by name, without their files. *ret is NULL when there are none. */
 int store_list_stacks(struct store *s, unsigned flags, struct store_stack **ret, size_t *ret_n);
 /* Marks the stack removed at generation (0 = the next one; must be newer, else -ESTALE).
  * A stack the store does not know gets a tombstone (empty compose, removed) so that the
@@ -279,8 +307,9 @@ int store_swarm_role_from_string(const char *s);
 struct store_swarm {
     enum store_swarm_role desired_role;
     char *join_addrs_json; /* JSON array of "host[:port]" strings; "[]" when none */
-    char *join_token;      /* may be NULL; a secret (the file is 0600): never log or print it */
-    char *advertise_addr;  /* may be NULL */
+    char *join_token; /* may be NULL; a secret: sealed at rest with the store's key (store_open());
+                       * never log or print it */
+    char *advertise_addr; /* may be NULL */
     char *listen_addr;
     char *data_path_addr;
     char *default_addr_pools_json; /* JSON array of CIDR strings; "[]" when none */

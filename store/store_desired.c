@@ -12,11 +12,21 @@
 
 /* ---- stacks ---------------------------------------------------------------------------- */
 
+static void files_free(struct store_file *f, size_t n)
+{
+    for (size_t i = 0; f && i < n; i++) {
+        free(f[i].name);
+        seal_wipe(f[i].data, f[i].len);
+        free(f[i].data);
+    }
+    free(f);
+}
+
 static void stack_clear(struct store_stack *x)
 {
     free(x->name);
     free(x->compose);
-    free(x->files_json);
+    files_free(x->files, x->n_files);
     free(x->variables_json);
     free(x->spec_hash);
     free(x->source);
@@ -50,16 +60,100 @@ static int read_stack(sqlite3_stmt *st, struct store_stack *x)
         return r;
     x->compose = compose;
     x->generation = sqlite3_column_int64(st, 1);
-    if ((r = store_col_text(st, 3, &x->files_json)) < 0 ||
-        (r = store_col_text(st, 4, &x->variables_json)) < 0 ||
-        (r = store_col_text(st, 5, &x->spec_hash)) < 0 ||
-        (r = store_col_text(st, 7, &x->source)) < 0 ||
-        (r = store_col_text(st, 9, &x->base_dir)) < 0 ||
-        (r = store_col_text(st, 10, &x->home_dir)) < 0)
+    if ((r = store_col_text(st, 3, &x->variables_json)) < 0 ||
+        (r = store_col_text(st, 4, &x->spec_hash)) < 0 ||
+        (r = store_col_text(st, 6, &x->source)) < 0 ||
+        (r = store_col_text(st, 8, &x->base_dir)) < 0 ||
+        (r = store_col_text(st, 9, &x->home_dir)) < 0)
         return r;
-    x->removed = sqlite3_column_int64(st, 6) != 0;
-    x->updated_at = sqlite3_column_int64(st, 8);
+    x->removed = sqlite3_column_int64(st, 5) != 0;
+    x->updated_at = sqlite3_column_int64(st, 7);
     return 0;
+}
+
+/* The stack's files, opened. */
+static int read_files(struct store *s, struct store_stack *x)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_FILES_LIST);
+    size_t cap = 0;
+    int r = store_bind_text(s, st, 1, x->name);
+    while (r >= 0 && (r = store_step(s, st)) > 0) {
+        struct store_file *f = ARRAY_PUSH(&x->files, &x->n_files, &cap);
+        if (!f)
+            return -ENOMEM;
+        *f = (struct store_file){0};
+        if ((r = store_col_text(st, 0, &f->name)) < 0)
+            return r;
+        if (!f->name)
+            return store_err(s, -EBADMSG, "a file without a name");
+        if (sqlite3_column_int64(st, 2)) {
+            const void *blob = sqlite3_column_blob(st, 1);
+            size_t len = (size_t)sqlite3_column_bytes(st, 1);
+            r = store_unseal_file(s, x->name, f->name, blob ? blob : "", len, &f->data, &f->len);
+        } else {
+            r = store_col_blob(st, 1, &f->data, &f->len);
+        }
+        if (r < 0)
+            return r;
+        if (!f->data) {
+            f->data = strdup("");
+            if (!f->data)
+                return -ENOMEM;
+        }
+    }
+    return r < 0 ? r : 0;
+}
+
+/* Names given, distinct and fitting; counts and bytes within the limits. */
+static int check_files(struct store *s, const struct store_stack *x)
+{
+    if (x->n_files && !x->files)
+        return store_err(s, -EINVAL, "files are missing");
+    if (x->n_files > STORE_FILES_COUNT_MAX)
+        return store_err(s, -EMSGSIZE, "%zu files, more than %u", x->n_files,
+                         STORE_FILES_COUNT_MAX);
+    size_t total = 0;
+    for (size_t i = 0; i < x->n_files; i++) {
+        const struct store_file *f = &x->files[i];
+        if (!f->name || !*f->name)
+            return store_err(s, -EINVAL, "file %zu has no name", i + 1);
+        if (strnlen(f->name, STORE_PATH_MAX + 1) > STORE_PATH_MAX)
+            return store_err(s, -EMSGSIZE, "file %zu: the name is longer than %u bytes", i + 1,
+                             STORE_PATH_MAX);
+        if (f->len && !f->data)
+            return store_err(s, -EINVAL, "file %s: the content is missing", f->name);
+        if (f->len > STORE_FILES_MAX || (total += f->len) > STORE_FILES_MAX)
+            return store_err(s, -EMSGSIZE, "the files take more than %u bytes", STORE_FILES_MAX);
+        for (size_t j = 0; j < i; j++)
+            if (streq(x->files[j].name, f->name))
+                return store_err(s, -EINVAL, "file %s is given twice", f->name);
+    }
+    return 0;
+}
+
+/* Replaces the stored files of the stack with x's, sealed. */
+static int write_files(struct store *s, const struct store_stack *x)
+{
+    _cleanup_stmt_ sqlite3_stmt *clear = store_stmt(s, STMT_FILES_CLEAR);
+    int r = store_bind_text(s, clear, 1, x->name);
+    if (r >= 0)
+        r = store_exec(s, clear);
+    for (size_t i = 0; r >= 0 && i < x->n_files; i++) {
+        const struct store_file *f = &x->files[i];
+        _cleanup_free_ void *sealed = NULL;
+        size_t len = 0;
+        r = store_seal_file(s, x->name, f->name, f->len ? f->data : "", f->len, &sealed, &len);
+        if (r < 0)
+            return r;
+        _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_FILES_INSERT);
+        if ((r = store_bind_text(s, st, 1, x->name)) < 0 ||
+            (r = store_bind_text(s, st, 2, f->name)) < 0 ||
+            (r = store_bind_blob(s, st, 3, sealed, len)) < 0 ||
+            (r = store_bind_int(s, st, 4, 1)) < 0)
+            return r;
+        r = store_exec(s, st);
+    }
+    return r;
 }
 
 /* The stored generation and removed flag of a stack; -ENOENT when there is none. */
@@ -102,20 +196,19 @@ static int next_generation(struct store *s, const char *name, int64_t given, boo
 }
 
 static int upsert_stack(struct store *s, const struct store_stack *x, int64_t gen,
-                        const char *files, const char *variables)
+                        const char *variables)
 {
     _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_STACK_UPSERT);
     int r;
     if ((r = store_bind_text(s, st, 1, x->name)) < 0 || (r = store_bind_int(s, st, 2, gen)) < 0 ||
         (r = store_bind_blob(s, st, 3, x->compose, x->compose_len)) < 0 ||
-        (r = store_bind_text(s, st, 4, files)) < 0 ||
-        (r = store_bind_text(s, st, 5, variables)) < 0 ||
-        (r = store_bind_text(s, st, 6, x->spec_hash)) < 0 ||
-        (r = store_bind_int(s, st, 7, x->removed)) < 0 ||
-        (r = store_bind_text(s, st, 8, x->source)) < 0 ||
-        (r = store_bind_int(s, st, 9, store_now_ms())) < 0 ||
-        (r = store_bind_text(s, st, 10, x->base_dir)) < 0 ||
-        (r = store_bind_text(s, st, 11, x->home_dir)) < 0)
+        (r = store_bind_text(s, st, 4, variables)) < 0 ||
+        (r = store_bind_text(s, st, 5, x->spec_hash)) < 0 ||
+        (r = store_bind_int(s, st, 6, x->removed)) < 0 ||
+        (r = store_bind_text(s, st, 7, x->source)) < 0 ||
+        (r = store_bind_int(s, st, 8, store_now_ms())) < 0 ||
+        (r = store_bind_text(s, st, 9, x->base_dir)) < 0 ||
+        (r = store_bind_text(s, st, 10, x->home_dir)) < 0)
         return r;
     return store_exec(s, st);
 }
@@ -136,8 +229,9 @@ static int put_stack(struct store *s, const struct store_stack *x, int64_t *ret_
     int r = next_generation(s, x->name, x->generation, &exists, &gen);
     if (r < 0)
         return r;
-    r = upsert_stack(s, x, gen, x->files_json ? x->files_json : "{}",
-                     x->variables_json ? x->variables_json : "{}");
+    r = upsert_stack(s, x, gen, x->variables_json ? x->variables_json : "{}");
+    if (r >= 0)
+        r = write_files(s, x);
     if (r < 0)
         return r;
     *ret_gen = gen;
@@ -156,7 +250,7 @@ int store_put_stack(struct store *s, const struct store_stack *x, int64_t *ret_g
         r = store_err(s, -EMSGSIZE, "compose is %zu bytes, more than %u", x->compose_len,
                       STORE_COMPOSE_MAX);
     if (r >= 0)
-        r = store_check_json(s, "files", x->files_json, STORE_FILES_MAX, STORE_JSON_STRING_OBJECT);
+        r = check_files(s, x);
     if (r >= 0)
         r = store_check_json(s, "variables", x->variables_json, STORE_VARIABLES_MAX,
                              STORE_JSON_STRING_OBJECT);
@@ -183,12 +277,13 @@ int store_put_stack(struct store *s, const struct store_stack *x, int64_t *ret_g
     return 0;
 }
 
-int store_get_stack(struct store *s, const char *name, struct store_stack **ret)
+static int get_stack(struct store *s, const char *name, bool summary, struct store_stack **ret)
 {
     int r = store_check_name(s, "name", name, false);
     if (r < 0)
         return store_errctx(s, r, "get stack");
-    _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_STACK_GET);
+    _cleanup_stmt_ sqlite3_stmt *st =
+        store_stmt(s, summary ? STMT_STACK_GET_SUMMARY : STMT_STACK_GET);
     r = store_bind_text(s, st, 1, name);
     if (r >= 0)
         r = store_step(s, st);
@@ -200,12 +295,25 @@ int store_get_stack(struct store *s, const char *name, struct store_stack **ret)
     if (!x)
         return store_errctx(s, -ENOMEM, "get stack %s", name);
     r = read_stack(st, x);
+    store_stmt_resetp(&st);
+    if (r >= 0 && !summary)
+        r = read_files(s, x);
     if (r < 0) {
         store_stack_free(x);
         return store_errctx(s, r, "get stack %s", name);
     }
     *ret = x;
     return 0;
+}
+
+int store_get_stack(struct store *s, const char *name, struct store_stack **ret)
+{
+    return get_stack(s, name, false, ret);
+}
+
+int store_get_stack_summary(struct store *s, const char *name, struct store_stack **ret)
+{
+    return get_stack(s, name, true, ret);
 }
 
 int store_list_stacks(struct store *s, unsigned flags, struct store_stack **ret, size_t *ret_n)
@@ -239,7 +347,7 @@ static int mark_removed(struct store *s, const char *name, int64_t generation, c
     if (!exists) {
         /* A tombstone: nothing to deploy, but the name is known to be removed. */
         struct store_stack x = {.name = (char *)name, .removed = true, .source = (char *)source};
-        return upsert_stack(s, &x, gen, "{}", "{}");
+        return upsert_stack(s, &x, gen, "{}");
     }
     _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_STACK_MARK_REMOVED);
     if ((r = store_bind_text(s, st, 1, name)) < 0 || (r = store_bind_int(s, st, 2, gen)) < 0 ||
@@ -569,6 +677,8 @@ struct store_swarm *store_swarm_free(struct store_swarm *sw)
 {
     if (sw) {
         free(sw->join_addrs_json);
+        if (sw->join_token)
+            seal_wipe(sw->join_token, strlen(sw->join_token));
         free(sw->join_token);
         free(sw->advertise_addr);
         free(sw->listen_addr);
@@ -594,8 +704,9 @@ int store_get_swarm(struct store *s, struct store_swarm **ret)
     int role = store_swarm_role_from_string((const char *)sqlite3_column_text(st, 0));
     if (role < 0)
         r = store_err(s, -EBADMSG, "unknown role");
+    const char *token = (const char *)sqlite3_column_text(st, 2);
     if (r >= 0 && (r = store_col_text(st, 1, &sw->join_addrs_json)) >= 0 &&
-        (r = store_col_text(st, 2, &sw->join_token)) >= 0 &&
+        (r = store_unseal_text(s, "join_token", token, &sw->join_token)) >= 0 &&
         (r = store_col_text(st, 3, &sw->advertise_addr)) >= 0 &&
         (r = store_col_text(st, 5, &sw->listen_addr)) >= 0 &&
         (r = store_col_text(st, 6, &sw->data_path_addr)) >= 0 &&
@@ -618,10 +729,13 @@ int store_get_swarm(struct store *s, struct store_swarm **ret)
 static int set_swarm(struct store *s, const struct store_swarm *sw)
 {
     _cleanup_stmt_ sqlite3_stmt *st = store_stmt(s, STMT_SWARM_SET);
-    int r;
+    _cleanup_free_ char *token = NULL; /* sealed at rest, as the stacks' files are */
+    int r = store_seal_text(s, "join_token", sw->join_token, &token);
+    if (r < 0)
+        return r;
     if ((r = store_bind_text(s, st, 1, store_swarm_role_to_string(sw->desired_role))) < 0 ||
         (r = store_bind_text(s, st, 2, sw->join_addrs_json ? sw->join_addrs_json : "[]")) < 0 ||
-        (r = store_bind_text(s, st, 3, sw->join_token)) < 0 ||
+        (r = store_bind_text(s, st, 3, token)) < 0 ||
         (r = store_bind_text(s, st, 4, sw->advertise_addr)) < 0 ||
         (r = store_bind_int(s, st, 5, store_now_ms())) < 0 ||
         (r = store_bind_text(s, st, 6, sw->listen_addr)) < 0 ||

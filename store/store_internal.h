@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/seal.h"
 #include "store/store.h"
 
 /* PRAGMA application_id of an axion-agent store: "AXN1". */
@@ -29,7 +30,13 @@ enum store_stmt {
     STMT_STACK_GET,
     STMT_STACK_LIST,
     STMT_STACK_LIST_SUMMARY,
+    STMT_STACK_GET_SUMMARY,
     STMT_STACK_DELETE,
+    STMT_FILES_CLEAR,
+    STMT_FILES_INSERT,
+    STMT_FILES_LIST,
+    STMT_FILES_PLAIN,
+    STMT_FILES_RESEAL,
 
     STMT_OVR_SET_REPLICAS,
     STMT_OVR_SET_STOPPED,
@@ -86,6 +93,9 @@ enum store_stmt {
 struct store {
     sqlite3 *db;
     char *path;
+    char *key_path; /* the sealing key beside the file (store_seal.c) */
+    uint8_t key[SEAL_KEY_BYTES];
+    bool has_key;
     sqlite3_stmt *stmt[_STMT_MAX];
     struct store_limits limits;
     bool in_tx; /* inside store_begin() */
@@ -125,6 +135,30 @@ int store_bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v);
 int store_col_text(sqlite3_stmt *st, int i, char **ret);
 /* Copies a blob (NUL-terminated one past the end); NULL/0 for SQL NULL. */
 int store_col_blob(sqlite3_stmt *st, int i, void **ret, size_t *ret_len);
+
+/* store.c: a file made by root in a directory another user owns is given to that user (the
+ * daemon runs as that user; SQLite does the same for its -wal and -shm). */
+void store_give_to_dir_owner(int fd, const char *path);
+
+/* store_seal.c: the key beside the store and the sealing of stack files. */
+/* Loads <path without .db>.key; creates it (0600, random) unless flags has STORE_OPEN_EXISTING,
+ * where a missing key leaves the store without one (sealed files then do not open). */
+int store_key_load(struct store *s, unsigned flags, char *err, size_t errlen);
+/* Seals a file of stack: *ret (malloc'ed) holds the sealed bytes. -ENOKEY without a key. */
+int store_seal_file(struct store *s, const char *stack, const char *name, const void *data,
+                    size_t len, void **ret, size_t *ret_len);
+/* Opens a sealed file: *ret (malloc'ed, NUL one past the end). -ENOKEY without a key,
+ * -EKEYREJECTED when this key does not open it; the message says which file and why. */
+int store_unseal_file(struct store *s, const char *stack, const char *name, const void *blob,
+                      size_t len, void **ret, size_t *ret_len);
+/* A secret kept in a TEXT column (the swarm's join token): "axion-sealed:1:" and the base64
+ * of its sealed bytes, bound to what (the column). store_unseal_text() takes a value without
+ * the prefix (written before sealing) as it is. NULL stays NULL. */
+int store_seal_text(struct store *s, const char *what, const char *plain, char **ret);
+int store_unseal_text(struct store *s, const char *what, const char *stored, char **ret);
+/* Seals the files an older schema left as they were; a store that cannot be written keeps
+ * them (logged). */
+void store_seal_plain_files(struct store *s);
 
 /* Each writing function runs between these: BEGIN IMMEDIATE/COMMIT on its own, or a
  * savepoint inside store_begin(). store_txn_end() commits when r >= 0, rolls back otherwise,

@@ -183,14 +183,32 @@ static const char migration_3[] =
     "ALTER TABLE swarm ADD COLUMN source TEXT;\n"
     "ALTER TABLE swarm ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;\n";
 
+/* A stack's attached files as bytes, one row each (secrets are often DER or keystores: any
+ * byte, NUL too), sealed with the key beside the store (store_seal.c, AES-256-GCM) when sealed
+ * is 1. The files of the earlier JSON column come over as their UTF-8 bytes, not sealed yet:
+ * the first open with the key seals them. */
+static const char migration_4[] =
+    "CREATE TABLE stack_files (\n"
+    "  stack    TEXT NOT NULL REFERENCES stacks (name) ON DELETE CASCADE,\n"
+    "  name     TEXT NOT NULL,\n"
+    "  content  BLOB NOT NULL,\n"
+    "  sealed   INTEGER NOT NULL DEFAULT 0 CHECK (sealed IN (0, 1)),\n"
+    "  PRIMARY KEY (stack, name)\n"
+    ") STRICT, WITHOUT ROWID;\n"
+    "INSERT INTO stack_files (stack, name, content, sealed)\n"
+    "  SELECT s.name, f.key, CAST(f.value AS BLOB), 0\n"
+    "  FROM stacks AS s, json_each(s.files) AS f WHERE f.type = 'text';\n"
+    "ALTER TABLE stacks DROP COLUMN files;\n";
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
 };
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
 
-#define STACK_COLUMNS "name, generation, compose, files, variables, spec_hash, removed, source, " \
+#define STACK_COLUMNS "name, generation, compose, variables, spec_hash, removed, source, " \
                       "updated_at, base_dir, home_dir"
 #define OVR_COLUMNS   "stack, service, replicas, stopped, restart_nonce, updated_at"
 #define CMD_COLUMNS   "command_id, source, kind, stack, received_at, status, error, updated_at, " \
@@ -214,8 +232,8 @@ const char *const store_sql[_STMT_MAX] = {
     [STMT_STACK_GEN] = "SELECT generation, removed FROM stacks WHERE name = ?1",
     [STMT_STACK_UPSERT] =
         "INSERT INTO stacks (" STACK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-        " ?10, ?11) ON CONFLICT (name) DO UPDATE SET generation = excluded.generation,"
-        " compose = excluded.compose, files = excluded.files, variables = excluded.variables,"
+        " ?10) ON CONFLICT (name) DO UPDATE SET generation = excluded.generation,"
+        " compose = excluded.compose, variables = excluded.variables,"
         " spec_hash = excluded.spec_hash, removed = excluded.removed, source = excluded.source,"
         " updated_at = excluded.updated_at, base_dir = excluded.base_dir,"
         " home_dir = excluded.home_dir",
@@ -226,9 +244,21 @@ const char *const store_sql[_STMT_MAX] = {
     [STMT_STACK_LIST] = "SELECT " STACK_COLUMNS " FROM stacks WHERE removed = 0 OR ?1"
                         " ORDER BY name",
     [STMT_STACK_LIST_SUMMARY] =
-        "SELECT name, generation, NULL, NULL, NULL, spec_hash, removed, source, updated_at,"
+        "SELECT name, generation, NULL, NULL, spec_hash, removed, source, updated_at,"
         " base_dir, home_dir FROM stacks WHERE removed = 0 OR ?1 ORDER BY name",
+    [STMT_STACK_GET_SUMMARY] =
+        "SELECT name, generation, NULL, NULL, spec_hash, removed, source, updated_at,"
+        " base_dir, home_dir FROM stacks WHERE name = ?1",
     [STMT_STACK_DELETE] = "DELETE FROM stacks WHERE name = ?1",
+    [STMT_FILES_CLEAR] = "DELETE FROM stack_files WHERE stack = ?1",
+    [STMT_FILES_INSERT] = "INSERT INTO stack_files (stack, name, content, sealed)"
+                          " VALUES (?1, ?2, ?3, ?4)",
+    [STMT_FILES_LIST] = "SELECT name, content, sealed FROM stack_files WHERE stack = ?1"
+                        " ORDER BY name",
+    [STMT_FILES_PLAIN] = "SELECT stack, name, content FROM stack_files WHERE sealed = 0"
+                         " ORDER BY stack, name LIMIT 1",
+    [STMT_FILES_RESEAL] = "UPDATE stack_files SET content = ?3, sealed = 1"
+                          " WHERE stack = ?1 AND name = ?2 AND sealed = 0",
 
     [STMT_OVR_SET_REPLICAS] =
         "INSERT INTO overrides (stack, service, replicas, updated_at) VALUES (?1, ?2, ?3, ?4)"

@@ -31,7 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     static char *allow_paths[] = {"/srv", "/tmp"};
     static const struct policy_rules deny = {0};
-    static const struct policy_rules allow = {true, true, true, true, allow_paths, 2};
+    static char *drivers[] = {"local", "rexray"};
+    static const struct policy_rules allow = {.allow_privileged = true,
+                                              .allow_host_namespaces = true,
+                                              .allow_cap_add = true,
+                                              .allow_devices = true,
+                                              .bind_allow = allow_paths,
+                                              .n_bind_allow = 2,
+                                              .volume_drivers = {drivers, 2}};
+    static const struct policy_rules restricted = {.level = POLICY_RESTRICTED};
 
     struct compose_project *p = NULL;
     struct compose_error err;
@@ -39,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     policy_check(p, &deny, &err);
     policy_check(p, &allow, &err);
+    policy_check(p, &restricted, &err);
     struct spec_input in = {.stack = "fz",
                             .agent_id = "fuzz-agent",
                             .files = files,

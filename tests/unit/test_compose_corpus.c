@@ -285,7 +285,7 @@ static void test_good(void **state)
             assert_int_equal(spec_convert(p, &in, &b, &err), 0);
             compose_project_free(p);
         } else {
-            struct policy_rules all = {true, true, true, true, (char *[]){"/"}, 1};
+            struct policy_rules all = {.exceptions = POLICY_EXCEPT_ALL};
             struct compose_vars vars = {vs.v, vs.n};
             struct compose_project *p;
             assert_int_equal(compose_parse_opts(text, len, yml, &vars, &opts, &p, &err), 0);

@@ -527,7 +527,8 @@ static void test_files_on_disk(void **state)
     /* A directory is not a config file. */
     src.path = dir;
     assert_int_equal(config_load(&src, &c, err, sizeof(err)), -EINVAL);
-    snprintf(want, sizeof(want), "cannot read config file %s: not a regular file", dir);
+    snprintf(want, sizeof(want), "cannot read config file %s: is a directory, not a regular file",
+             dir);
     assert_string_equal(err, want);
 
     snprintf(path, sizeof(path), "%s/agent.toml", dir);

@@ -4,6 +4,7 @@
 #include "support/testutil.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,16 +59,31 @@ static int teardown(void **state)
     return 0;
 }
 
+/* files: a JSON object of name → text, for short. */
 static void put(struct store *s, const char *name, const char *compose, const char *files)
 {
+    json_t *j = files ? json_loads(files, 0, NULL) : json_object();
+    assert_non_null(j);
+    struct store_file fv[8];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        assert_true(n < 8);
+        fv[n++] =
+            (struct store_file){(char *)k, (void *)json_string_value(v), json_string_length(v)};
+    }
     struct store_stack st = {.name = (char *)name,
                              .compose = (char *)compose,
                              .compose_len = strlen(compose),
-                             .files_json = (char *)files};
+                             .files = fv,
+                             .n_files = n};
     int r = store_put_stack(s, &st, NULL);
     if (r < 0)
         print_error("put %s: %s\n", name, store_errmsg(s));
     assert_int_equal(r, 0);
+    json_decref(j);
 }
 
 static void refresh(struct fixture *f)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +156,10 @@ static void test_deploy_accepted(void **state)
     assert_int_equal(st->generation, 1);
     assert_int_equal(st->compose_len, strlen(yaml));
     assert_memory_equal(st->compose, yaml, strlen(yaml));
-    assert_string_equal(st->files_json, "{\"cf.txt\":\"hello\\n\"}");
+    assert_int_equal(st->n_files, 1);
+    assert_string_equal(st->files[0].name, "cf.txt");
+    assert_int_equal(st->files[0].len, 6);
+    assert_memory_equal(st->files[0].data, "hello\n", 6);
     assert_string_equal(st->variables_json, "{\"TAG\":\"1.2\"}");
     assert_string_equal(st->source, "kafka");
     assert_null(st->base_dir); /* a remote source has no directory */
@@ -261,8 +265,13 @@ static void test_deploy_cli(void **state)
     assert_string_equal(st->home_dir, "/home/me");
     assert_string_equal(st->source, "cli");
     assert_string_equal(st->variables_json, "{\"FOO\":\"from env\",\"TAG\":\"2\"}");
-    assert_string_equal(st->files_json,
-                        "{\"./beside.txt\":\"from disk\",\"both.txt\":\"attached\"}");
+    /* both.txt: only the attached one, beside.txt from the lookup */
+    assert_int_equal(st->n_files, 2);
+    assert_string_equal(st->files[0].name, "./beside.txt");
+    assert_memory_equal(st->files[0].data, "from disk", 9);
+    assert_string_equal(st->files[1].name, "both.txt");
+    assert_int_equal(st->files[1].len, 8);
+    assert_memory_equal(st->files[1].data, "attached", 8);
     store_stack_free(st);
 
     /* An environment entry that is not text matters only when the manifest names it. */
@@ -293,6 +302,91 @@ static void test_deploy_cli(void **state)
     expect_error(&res, "m.yml: file ./unreadable.txt: /srv/app/unreadable.txt: Permission denied");
     intake_result_release(&res);
     assert_int_equal(generation_of(f->s, "web"), 1);
+}
+
+/* Attached files as a class (issue 13.2): one rule for names (the converter's), an attached
+ * file always wins over one from the lookup, one that answers nothing is refused, and any bytes
+ * are kept as bytes and reach the Engine's request as they are. */
+static int lookup_everything(void *ud, const char *name, struct spec_file *ret, char *why,
+                             size_t whylen)
+{
+    int *calls = ud;
+    (*calls)++;
+    *ret = (struct spec_file){name, "from disk", 9};
+    return 0;
+}
+
+static void test_attached_files(void **state)
+{
+    struct fixture *f = F(state);
+    const char *yaml = "services: {web: {image: x, secrets: [pw]}}\n"
+                       "secrets: {pw: {file: ./pw.der}}\n";
+    const char der[] = "\x30\x82\x00\xff\xfe\x00\x01 a DER key";
+    const struct {
+        const char *attached; /* the --attach name */
+        bool matches;
+    } names[] = {
+        {"./pw.der", true}, {"pw.der", true},      {".//pw.der", true}, {"././pw.der", true},
+        {"PW.der", false},  {"sub/pw.der", false}, {"pw.der ", false},  {"/pw.der", false},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int calls = 0;
+        const struct spec_file files[] = {{names[i].attached, der, sizeof(der) - 1}};
+        struct intake_request rq = deploy_rq("files", yaml);
+        rq.files = files;
+        rq.n_files = 1;
+        rq.lookup = (struct compile_files){lookup_everything, &calls};
+        struct intake_result res;
+        assert_int_equal(intake_submit(f->in, &rq, &res), 0);
+        if (!names[i].matches) {
+            /* it answers nothing: refused, even though the lookup had the file */
+            if (res.outcome != INTAKE_REJECTED || !strstr(res.error, "is not used by the manifest"))
+                fail_msg("%s: %s %s", names[i].attached, intake_outcome_to_string(res.outcome),
+                         res.error);
+            intake_result_release(&res);
+            continue;
+        }
+        if (res.outcome != INTAKE_ACCEPTED)
+            fail_msg("%s: %s", names[i].attached, res.error);
+        intake_result_release(&res);
+        assert_int_equal(calls, 0); /* the attached one won: nothing read from beside */
+        struct store_stack *st = NULL;
+        assert_int_equal(store_get_stack(f->s, "files", &st), 0);
+        assert_int_equal(st->n_files, 1); /* only what was used */
+        assert_string_equal(st->files[0].name, names[i].attached);
+        assert_int_equal(st->files[0].len, sizeof(der) - 1);
+        assert_memory_equal(st->files[0].data, der, sizeof(der) - 1);
+        /* ... and the stored stack compiles to a secret of exactly these bytes */
+        struct spec_file sf = {st->files[0].name, st->files[0].data, st->files[0].len};
+        struct compile_file_array arr = {&sf, 1};
+        struct compile_input ci = {.stack = "files",
+                                   .text = st->compose,
+                                   .len = st->compose_len,
+                                   .files = {compile_files_from_array, &arr}};
+        struct compile_result *cr = NULL;
+        struct compose_error err;
+        assert_int_equal(compile_stack(&ci, &cr, &err), 0);
+        const struct spec_object *o = NULL;
+        for (size_t k = 0; k < cr->spec->n_objects; k++)
+            if (cr->spec->objects[k].kind == SPEC_SECRET)
+                o = &cr->spec->objects[k];
+        assert_non_null(o);
+        const char *b64 = json_string_value(json_object_get(o->spec, "Data"));
+        unsigned char raw[64];
+        int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)strlen(b64));
+        assert_true(n >= (int)sizeof(der) - 1);
+        assert_memory_equal(raw, der, sizeof(der) - 1);
+        compile_result_free(cr);
+        store_stack_free(st);
+    }
+    /* Two names that both answer the same reference: the exact one wins, the other is unused. */
+    const struct spec_file both[] = {{"pw.der", "a", 1}, {"./pw.der", "b", 1}};
+    struct intake_request rq = deploy_rq("files", yaml);
+    rq.files = both;
+    rq.n_files = 2;
+    struct intake_result res = submit_ok(f->in, &rq, INTAKE_REJECTED);
+    expect_error(&res, "attached file \"pw.der\" is not used by the manifest");
+    intake_result_release(&res);
 }
 
 /* ---- duplicate ----------------------------------------------------------------------------------
@@ -447,21 +541,24 @@ static void test_rejected_manifests(void **state)
     rq.files = calloc(rq.n_files, sizeof(*rq.files));
     expect_rejected(f, &rq, "attached files, more than", 5);
     free((void *)rq.files);
-    /* attached files: not used, not text, named twice */
+    /* attached files: not used, named twice */
     const struct spec_file unused[] = {{"extra.txt", "x", 1}};
     rq = deploy_rq("web", web);
     rq.files = unused;
     rq.n_files = 1;
     expect_rejected(f, &rq, "attached file \"extra.txt\" is not used by the manifest", 6);
     const char *cfg = "services: {web: {image: x, configs: [a]}}\nconfigs: {a: {file: a.bin}}\n";
-    const struct spec_file binary[] = {{"a.bin", "\xff\xfe\x01", 3}};
-    rq = deploy_rq("web", cfg);
-    rq.files = binary;
+    /* Changed on purpose (issue 13.2): binary files are stored as bytes; an env_file is read
+     * as text, so there they are refused, without showing the line. */
+    rq = deploy_rq("web", "services: {web: {image: x, env_file: a.env}}\n");
+    const struct spec_file binenv[] = {{"a.env", "A=\xff\xfe\n", 6}};
+    rq.files = binenv;
     rq.n_files = 1;
-    expect_rejected(f, &rq, "m.yml: file a.bin: not valid UTF-8 text", 7);
-    const struct spec_file nul[] = {{"a.bin", "a\0b", 3}};
-    rq.files = nul;
-    expect_rejected(f, &rq, "file a.bin: it holds a NUL byte", 8);
+    expect_rejected(f, &rq, "env file a.env contains invalid UTF-8 at line 1", 7);
+    const struct spec_file nulenv[] = {{"a.env", "A=a\0b\n", 6}};
+    rq.files = nulenv;
+    expect_rejected(f, &rq, "env file a.env: NUL byte at line 1", 8);
+    rq = deploy_rq("web", cfg);
     const struct spec_file twice[] = {{"a.bin", "a", 1}, {"a.bin", "b", 1}};
     rq.files = twice;
     rq.n_files = 2;
@@ -817,6 +914,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deploy_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attached_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_superseded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_manifests, setup, teardown),

@@ -430,6 +430,12 @@ static void test_migration_3(void **state)
         snprintf(sql, sizeof(sql), "ALTER TABLE swarm DROP COLUMN %s", cols[i]);
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
+    /* and what migration 4 (the stacks' files as bytes) made */
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE stack_files; ALTER TABLE stacks ADD COLUMN files"
+                                  " TEXT NOT NULL DEFAULT '{}'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 

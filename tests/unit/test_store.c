@@ -351,8 +351,10 @@ static void test_migration_2_from_version_1(void **state)
                               .status = STORE_COMMAND_ACCEPTED};
     assert_int_equal(store_record_command(s, &c), 0);
     store_close(s);
-    /* What migrations 2 and 3 added, taken away again: the file is a version-1 store. */
-    raw_exec(f->path, "ALTER TABLE swarm DROP COLUMN listen_addr;"
+    /* What migrations 4, 3 and 2 added, taken away again: the file is a version-1 store. */
+    raw_exec(f->path, "DROP TABLE stack_files;"
+                      " ALTER TABLE stacks ADD COLUMN files TEXT NOT NULL DEFAULT '{}';"
+                      " ALTER TABLE swarm DROP COLUMN listen_addr;"
                       " ALTER TABLE swarm DROP COLUMN data_path_addr;"
                       " ALTER TABLE swarm DROP COLUMN default_addr_pools;"
                       " ALTER TABLE swarm DROP COLUMN subnet_size;"
@@ -392,6 +394,231 @@ static void test_migration_2_from_version_1(void **state)
     assert_string_equal(st->home_dir, "/home/u");
     store_stack_free(st);
     store_close(s);
+}
+
+/* ---- secrets at rest ---- */
+
+/* Whether the store's file (or its WAL) holds these bytes anywhere. */
+static bool file_holds(const char *path, const void *needle, size_t n)
+{
+    size_t len = 0;
+    _cleanup_free_ char *data = read_all(path, &len);
+    return memmem(data, len, needle, n) != NULL;
+}
+
+static char *key_of(const struct fixture *f)
+{
+    char *k = NULL;
+    assert_true(asprintf(&k, "%s/store.key", f->dir) > 0);
+    return k;
+}
+
+/* A store of version 3 kept files as a JSON object of text: migration 4 makes them rows of
+ * bytes, and the first open with the key seals them. */
+static void test_migration_4_files_as_bytes(void **state)
+{
+    struct fixture *f = *state;
+    store_close(open_ok(f->path));
+    raw_exec(f->path,
+             "DROP TABLE stack_files;"
+             " ALTER TABLE stacks ADD COLUMN files TEXT NOT NULL DEFAULT '{}';"
+             " INSERT INTO stacks (name, generation, compose, files, updated_at)"
+             "  VALUES ('web', 2, CAST('services: {}' AS BLOB), '{\"pw.txt\": \"hunter2-plain\","
+             "  \"./motd\": \"hello\"}', 1);"
+             " PRAGMA user_version = 3;");
+    struct store *s = open_ok(f->path);
+    store_close(s); /* checkpoints: what the file holds is all in it */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM stack_files WHERE sealed = 1"), 2);
+    assert_false(file_holds(f->path, "hunter2-plain", 13));
+    s = open_ok(f->path);
+    struct store_stack *st = NULL;
+    assert_int_equal(store_get_stack(s, "web", &st), 0);
+    assert_int_equal(st->n_files, 2);
+    assert_string_equal(st->files[0].name, "./motd");
+    assert_memory_equal(st->files[0].data, "hello", 5);
+    assert_string_equal(st->files[1].name, "pw.txt");
+    assert_int_equal(st->files[1].len, 13);
+    assert_memory_equal(st->files[1].data, "hunter2-plain", 13);
+    store_stack_free(st);
+    store_close(s);
+}
+
+/* The review's question: a store copied to another host without its key. The secret is in
+ * neither the file nor its WAL, and the store refuses to hand it out, naming the file. */
+static void test_sealed_without_the_key(void **state)
+{
+    struct fixture *f = *state;
+    const char secret[] = "\x30\x82-DER\x00\xff-s3cr3t-value";
+    struct store_file files[] = {{"db.der", (void *)secret, sizeof(secret) - 1}};
+    struct store *s = open_ok(f->path);
+    _cleanup_free_ char *key = key_of(f);
+    struct stat kst;
+    assert_int_equal(stat(key, &kst), 0);
+    assert_int_equal(kst.st_mode & 07777, 0600);
+    assert_int_equal(kst.st_size, 32);
+    struct store_stack in = {
+        .name = "web", .compose = "x", .compose_len = 1, .files = files, .n_files = 1};
+    assert_int_equal(store_put_stack(s, &in, NULL), 0);
+    _cleanup_free_ char *wal = NULL;
+    assert_true(asprintf(&wal, "%s-wal", f->path) > 0);
+    assert_false(file_holds(wal, "s3cr3t-value", 12)); /* not even in the WAL */
+    store_close(s);
+    assert_false(file_holds(f->path, "s3cr3t-value", 12));
+
+    /* The other host: the store without the key. */
+    char *other = tu_mkdtemp();
+    _cleanup_free_ char *copy = NULL;
+    assert_true(asprintf(&copy, "%s/store.db", other) > 0);
+    assert_int_equal(tu_sh("cp %s %s", f->path, copy), 0);
+    struct store *c = NULL;
+    char err[512];
+    assert_int_equal(store_open(copy, STORE_OPEN_EXISTING, &c, err, sizeof(err)), 0);
+    struct store_stack *st = NULL;
+    assert_int_equal(store_get_stack(c, "web", &st), -ENOKEY);
+    assert_non_null(strstr(store_errmsg(c), "get stack web: file db.der is sealed and this store "
+                                            "has no key"));
+    /* the stack is still there to be listed and removed */
+    assert_int_equal(store_get_stack_summary(c, "web", &st), 0);
+    store_stack_free(st);
+    store_close(c);
+    /* Opened to write, it makes a key of its own: the old secrets do not open with it. */
+    c = open_ok(copy);
+    assert_int_equal(store_get_stack(c, "web", &st), -EKEYREJECTED);
+    assert_non_null(strstr(store_errmsg(c), "file db.der does not open with the key"));
+    assert_null(strstr(store_errmsg(c), "s3cr3t"));
+    store_close(c);
+    /* With the key copied too, it opens. */
+    assert_int_equal(tu_sh("cp %s %s/store.key", key, other), 0);
+    c = open_ok(copy);
+    assert_int_equal(store_get_stack(c, "web", &st), 0);
+    assert_int_equal(st->files[0].len, sizeof(secret) - 1);
+    assert_memory_equal(st->files[0].data, secret, sizeof(secret) - 1);
+    store_stack_free(st);
+    store_close(c);
+    tu_rm_rf(other);
+    free(other);
+}
+
+/* The swarm's join token is sealed too; one written before sealing reads as it is. */
+static void test_join_token_sealed(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    const char *token = "SWMTKN-1-axtsecrettoken0123456789-abcdef";
+    struct store_swarm in = {.desired_role = STORE_SWARM_WORKER,
+                             .join_addrs_json = "[\"127.0.0.1:2377\"]",
+                             .join_token = (char *)token};
+    assert_int_equal(store_set_swarm(s, &in), 0);
+    struct store_swarm *sw = NULL;
+    assert_int_equal(store_get_swarm(s, &sw), 0);
+    assert_string_equal(sw->join_token, token);
+    sw = store_swarm_free(sw);
+    store_close(s);
+    assert_false(file_holds(f->path, "axtsecrettoken", 14));
+    assert_true(
+        raw_text_is(f->path, "SELECT substr(join_token, 1, 15) FROM swarm", "axion-sealed:1:"));
+    /* without the key: refused, naming it, never showing it */
+    _cleanup_free_ char *key = key_of(f), *moved = NULL;
+    assert_true(asprintf(&moved, "%s/moved.key", f->dir) > 0);
+    assert_int_equal(rename(key, moved), 0);
+    char err[512];
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &s, err, sizeof(err)), 0);
+    assert_int_equal(store_get_swarm(s, &sw), -ENOKEY);
+    assert_non_null(strstr(store_errmsg(s), "join_token is sealed and this store has no key"));
+    assert_null(strstr(store_errmsg(s), "axtsecret"));
+    store_close(s);
+    assert_int_equal(rename(moved, key), 0);
+    /* written by an agent before sealing: read as it is */
+    raw_exec(f->path, "UPDATE swarm SET join_token = 'SWMTKN-1-plain'");
+    s = open_ok(f->path);
+    assert_int_equal(store_get_swarm(s, &sw), 0);
+    assert_string_equal(sw->join_token, "SWMTKN-1-plain");
+    store_swarm_free(sw);
+    store_close(s);
+}
+
+/* A row moved to another stack or name does not open: a file is bound to its place. */
+static void test_sealed_rows_bound_to_their_place(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct store_file a[] = {{"pw", "alpha", 5}}, b[] = {{"pw", "bravo", 5}};
+    struct store_stack x = {
+        .name = "a", .compose = "x", .compose_len = 1, .files = a, .n_files = 1};
+    assert_int_equal(store_put_stack(s, &x, NULL), 0);
+    x = (struct store_stack){
+        .name = "b", .compose = "x", .compose_len = 1, .files = b, .n_files = 1};
+    assert_int_equal(store_put_stack(s, &x, NULL), 0);
+    store_close(s);
+    raw_exec(f->path, "UPDATE stack_files SET content = (SELECT content FROM stack_files"
+                      " WHERE stack = 'a') WHERE stack = 'b';");
+    s = open_ok(f->path);
+    struct store_stack *st = NULL;
+    assert_int_equal(store_get_stack(s, "b", &st), -EKEYREJECTED);
+    assert_int_equal(store_get_stack(s, "a", &st), 0);
+    assert_memory_equal(st->files[0].data, "alpha", 5);
+    store_stack_free(st);
+    store_close(s);
+}
+
+/* The key: made 0600 at the first open, refused when others may read it, never followed
+ * through a symbolic link, kept when it is not a key of ours. */
+static void test_key_file_rules(void **state)
+{
+    struct fixture *f = *state;
+    _cleanup_free_ char *key = key_of(f);
+    struct store *s = NULL;
+    char err[512];
+    store_close(open_ok(f->path));
+    /* a read-only command does not make one */
+    assert_int_equal(unlink(key), 0);
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &s, err, sizeof(err)), 0);
+    store_close(s);
+    assert_int_equal(access(key, F_OK), -1);
+    store_close(open_ok(f->path));
+    assert_int_equal(access(key, F_OK), 0);
+    assert_int_equal(chmod(key, 0640), 0);
+    assert_int_equal(store_open(f->path, 0, &s, err, sizeof(err)), -EPERM);
+    assert_non_null(strstr(err, "the store's key is open to group or others (mode 0640)"));
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_int_equal(chmod(key, 0600), 0);
+    store_close(open_ok(f->path));
+    /* not ours: left alone */
+    assert_int_equal(tu_sh("printf short > %s && chmod 600 %s", key, key), 0);
+    assert_int_equal(store_open(f->path, 0, &s, err, sizeof(err)), -EBADMSG);
+    assert_non_null(strstr(err, "not a key of this agent"));
+    assert_true(raw_int(f->path, "SELECT 1") == 1);
+    _cleanup_free_ char *kept = NULL;
+    size_t klen = 0;
+    kept = read_all(key, &klen);
+    assert_int_equal(klen, 5);
+    /* a symbolic link is not followed */
+    assert_int_equal(unlink(key), 0);
+    assert_int_equal(symlink("/etc/hostname", key), 0);
+    assert_int_equal(store_open(f->path, 0, &s, err, sizeof(err)), -ELOOP);
+    assert_non_null(strstr(err, "symbolic link"));
+}
+
+/* Run by root in a directory another user owns (the daemon's state dir), the store and its key
+ * are that user's, mode 0600, so that the daemon can open them. */
+static void test_root_gives_files_to_dir_owner(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    assert_int_equal(chown(f->dir, 65534, 65534), 0);
+    store_close(open_ok(f->path));
+    _cleanup_free_ char *key = key_of(f);
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_uid, 65534);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_uid, 65534);
+    assert_int_equal(st.st_gid, 65534);
+    assert_int_equal(st.st_mode & 07777, 0600);
 }
 
 /* ---- corruption ---- */
@@ -908,6 +1135,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_2_from_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_4_files_as_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_without_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_rows_bound_to_their_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_token_sealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_file_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_gives_files_to_dir_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_refused_without_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_moved_aside_with_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_page_detected, setup, teardown),

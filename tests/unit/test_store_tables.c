@@ -73,11 +73,17 @@ static void test_stack_round_trip(void **state)
 {
     struct store *s = S(state);
     const char compose[] = "services:\n  web:\n    image: x\n\0binary\xff";
+    /* Files are bytes: a DER key has NULs and bytes that are no UTF-8. */
+    const char der[] = "\x30\x82\x01\x0a\x00\xff\xfe\x00";
+    struct store_file files[] = {{"nginx.conf", "server {}", 9},
+                                 {"./key.der", (void *)der, sizeof(der) - 1},
+                                 {"empty", "", 0}};
     struct store_stack in = {.name = "web",
                              .generation = 3,
                              .compose = (char *)compose,
                              .compose_len = sizeof(compose) - 1,
-                             .files_json = "{\"nginx.conf\": \"server {}\"}",
+                             .files = files,
+                             .n_files = 3,
                              .variables_json = "{\"TAG\": \"1.2\"}",
                              .spec_hash = "abc123",
                              .source = "kafka"};
@@ -92,7 +98,14 @@ static void test_stack_round_trip(void **state)
     assert_int_equal(out->compose_len, sizeof(compose) - 1);
     assert_memory_equal(out->compose, compose, sizeof(compose) - 1);
     assert_int_equal(out->compose[out->compose_len], '\0');
-    assert_string_equal(out->files_json, in.files_json);
+    assert_int_equal(out->n_files, 3); /* by name */
+    assert_string_equal(out->files[0].name, "./key.der");
+    assert_int_equal(out->files[0].len, sizeof(der) - 1);
+    assert_memory_equal(out->files[0].data, der, sizeof(der) - 1);
+    assert_string_equal(out->files[1].name, "empty");
+    assert_int_equal(out->files[1].len, 0);
+    assert_string_equal(out->files[2].name, "nginx.conf");
+    assert_memory_equal(out->files[2].data, "server {}", 10);
     assert_string_equal(out->variables_json, in.variables_json);
     assert_string_equal(out->spec_hash, "abc123");
     assert_string_equal(out->source, "kafka");
@@ -103,7 +116,7 @@ static void test_stack_round_trip(void **state)
     /* Defaults: no files, no variables, no hash, no source. */
     put(s, "db", 1, "services: {}\n");
     assert_r(s, store_get_stack(s, "db", &out), 0);
-    assert_string_equal(out->files_json, "{}");
+    assert_int_equal(out->n_files, 0);
     assert_string_equal(out->variables_json, "{}");
     assert_null(out->spec_hash);
     assert_null(out->source);
@@ -209,14 +222,23 @@ static void test_stack_limits_and_validation(void **state)
     st.compose = "x";
     st.compose_len = 1;
 
-    st.files_json = "{\"a\": ";
+    struct store_file twice[] = {{"a", "1", 1}, {"a", "2", 1}};
+    st.files = twice;
+    st.n_files = 2;
     assert_r(s, store_put_stack(s, &st, NULL), -EINVAL);
-    assert_non_null(strstr(store_errmsg(s), "put stack web: files: invalid JSON"));
-    st.files_json = "{\"a\": 1}";
+    assert_non_null(strstr(store_errmsg(s), "put stack web: file a is given twice"));
+    struct store_file unnamed[] = {{"", "1", 1}};
+    st.files = unnamed;
+    st.n_files = 1;
     assert_r(s, store_put_stack(s, &st, NULL), -EINVAL);
-    st.files_json = "[\"a\"]";
+    struct store_file nodata[] = {{"a", NULL, 3}};
+    st.files = nodata;
     assert_r(s, store_put_stack(s, &st, NULL), -EINVAL);
-    st.files_json = NULL;
+    struct store_file toobig[] = {{"a", "x", STORE_FILES_MAX + 1u}};
+    st.files = toobig;
+    assert_r(s, store_put_stack(s, &st, NULL), -EMSGSIZE);
+    st.files = NULL;
+    st.n_files = 0;
     st.variables_json = "{\"A\": \"1\", \"A\": \"2\"}";
     assert_r(s, store_put_stack(s, &st, NULL), -EINVAL);
     st.variables_json = NULL;
@@ -279,7 +301,8 @@ static void test_stack_list_remove_delete(void **state)
     assert_true(items[2].removed);
     assert_null(items[2].compose);
     assert_int_equal(items[2].compose_len, 0);
-    assert_null(items[0].files_json);
+    assert_null(items[0].files);
+    assert_int_equal(items[0].n_files, 0);
     store_stack_array_free(items, n);
 
     /* Overrides go with the stack. */

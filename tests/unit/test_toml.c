@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "lib/buf.h"
 #include "lib/toml.h"
@@ -435,7 +437,24 @@ static void test_read_file(void **state)
     assert_int_equal(toml_read_file(path, 100, &data, &len, err, sizeof(err)), -ENOENT);
     assert_non_null(strstr(err, "No such file or directory"));
     assert_int_equal(toml_read_file(dir, 100, &data, &len, err, sizeof(err)), -EISDIR);
-    assert_non_null(strstr(err, ": not a regular file"));
+    assert_non_null(strstr(err, ": is a directory, not a regular file"));
+    /* A FIFO is refused at once: nothing waits for a writer (alarm: a hang fails the test). */
+    char fifo[600];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_int_equal(toml_read_file(fifo, 100, &data, &len, err, sizeof(err)), -EINVAL);
+    alarm(0);
+    assert_non_null(strstr(err, ": is a FIFO, not a regular file"));
+    assert_int_equal(toml_read_file("/dev/null", 100, &data, &len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "/dev/null: is a character device, not a regular file"));
+    /* A path too long to be one is refused, not cut. */
+    char longp[5000];
+    memset(longp, 'a', sizeof(longp));
+    longp[0] = '/';
+    longp[sizeof(longp) - 1] = '\0';
+    assert_int_equal(toml_read_file(longp, 100, &data, &len, err, sizeof(err)), -ENAMETOOLONG);
+    assert_non_null(strstr(err, "the path is longer than 4095 bytes"));
     assert_int_equal(tu_write_file(path, "a = 1\n"), 0);
     assert_int_equal(toml_read_file(path, 3, &data, &len, err, sizeof(err)), -EFBIG);
     assert_non_null(strstr(err, ": larger than 3 bytes"));
