@@ -267,7 +267,8 @@ static struct source_logs *source_logs_open(void *userdata, const struct source_
         .tail = rq->tail,
         .since = rq->since_ms > 0 ? rq->since_ms / 1000 : 0,
     };
-    l->dl = docker_logs_open(d->docker, DOCKER_LOGS_SERVICE, name, &o, logs_on_data, logs_on_end, l);
+    l->dl =
+        docker_logs_open(d->docker, DOCKER_LOGS_SERVICE, name, &o, logs_on_data, logs_on_end, l);
     if (!l->dl) {
         free(l);
         return NULL;
@@ -329,7 +330,8 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
     /* Enrolled before: the Control Plane's id is the agent's id, unless agent.id says one
      * (sources/grpc_source.h; a mismatch keeps the channel down). */
     char *enrolled = NULL;
-    if (grpc_source_configured(cfg) && cfg->origin[CONFIG_AGENT_ID].origin == CONFIG_ORIGIN_DEFAULT &&
+    if (grpc_source_configured(cfg) &&
+        cfg->origin[CONFIG_AGENT_ID].origin == CONFIG_ORIGIN_DEFAULT &&
         grpc_source_enrolled_id(d->store, &enrolled) == 0) {
         free(cfg->agent.id);
         cfg->agent.id = enrolled;

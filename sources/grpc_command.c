@@ -48,8 +48,8 @@ grpc_pb_kind grpc_command_kind(const grpc_pb_command *cmd)
 
 static bool id_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
 }
 
 int grpc_command_check_envelope(const grpc_pb_command *cmd, const char *agent_id,
@@ -77,8 +77,8 @@ int grpc_command_check_envelope(const grpc_pb_command *cmd, const char *agent_id
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
 }
 
 /* A stack or service name: 1..63 bytes, a letter or digit, then letters, digits, _ - . */
@@ -119,8 +119,9 @@ static int deploy_request(const Axion__Agent__V1__Deploy *d, struct grpc_command
     if (check_name("Deploy.stack", d->stack, true, why) < 0)
         return -1;
     if (d->generation < 1 || d->generation > INT64_MAX)
-        return refuse(why, CODE(MALFORMED), "Deploy.generation: %" PRIu64 " is not from 1 to %" PRId64,
-                      d->generation, INT64_MAX);
+        return refuse(why, CODE(MALFORMED),
+                      "Deploy.generation: %" PRIu64 " is not from 1 to %" PRId64, d->generation,
+                      INT64_MAX);
     size_t clen = d->compose ? strlen(d->compose) : 0;
     if (clen == 0)
         return refuse(why, CODE(MALFORMED), "Deploy.compose: empty (1 byte to %u)",
@@ -145,8 +146,8 @@ static int deploy_request(const Axion__Agent__V1__Deploy *d, struct grpc_command
                           GRPC_COMMAND_FILE_NAME_MAX);
         for (size_t j = 0; j < i; j++)
             if (streq(d->files[j]->name, f->name))
-                return refuse(why, CODE(MALFORMED), "Deploy.files[%zu].name: \"%.255s\" is given twice",
-                              i, f->name);
+                return refuse(why, CODE(MALFORMED),
+                              "Deploy.files[%zu].name: \"%.255s\" is given twice", i, f->name);
         total += f->content.len;
         if (total > GRPC_COMMAND_FILES_BYTES)
             return refuse(why, CODE(LIMIT),
@@ -242,7 +243,8 @@ int grpc_command_request(const grpc_pb_command *cmd, struct grpc_command_request
         char f1[32], f2[32];
         snprintf(f1, sizeof(f1), "%s.stack", what);
         snprintf(f2, sizeof(f2), "%s.service", what);
-        if ((r = check_name(f1, stack, true, why)) < 0 || (r = check_name(f2, service, false, why)) < 0)
+        if ((r = check_name(f1, stack, true, why)) < 0 ||
+            (r = check_name(f2, service, false, why)) < 0)
             break;
         out.rq.kind = cmd->body_case == BODY(STOP)    ? INTAKE_STOP
                       : cmd->body_case == BODY(START) ? INTAKE_START

@@ -129,8 +129,8 @@ int grpc_identity_csr(const char *key_pem, const char *cn, char **ret_csr_pem, c
     int r = 0;
     if (!req || !b ||
         !X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
-                                    (const unsigned char *)(cn && *cn ? cn : "axion-agent"), -1,
-                                    -1, 0) ||
+                                    (const unsigned char *)(cn && *cn ? cn : "axion-agent"), -1, -1,
+                                    0) ||
         !X509_REQ_set_pubkey(req, pk) || !X509_REQ_sign(req, pk, EVP_sha256()) ||
         !PEM_write_bio_X509_REQ(b, req))
         r = fail(err, errlen, -EIO, "cannot make the CSR: %s", ssl_error());
@@ -163,9 +163,9 @@ int grpc_identity_write_key(const char *dir, const char *key_pem, char **ret_pat
     for (int i = 0; i < 100 && fd < 0; i++) {
         free(path);
         path = NULL;
-        int k = i ? asprintf(&path, "%s/" KEY_PREFIX "%lld-%d" KEY_SUFFIX, dir,
-                             (long long)now_ms(), i)
-                  : asprintf(&path, "%s/" KEY_PREFIX "%lld" KEY_SUFFIX, dir, (long long)now_ms());
+        int k =
+            i ? asprintf(&path, "%s/" KEY_PREFIX "%lld-%d" KEY_SUFFIX, dir, (long long)now_ms(), i)
+              : asprintf(&path, "%s/" KEY_PREFIX "%lld" KEY_SUFFIX, dir, (long long)now_ms());
         if (k < 0) {
             path = NULL;
             return fail(err, errlen, -ENOMEM, "out of memory");
@@ -265,8 +265,7 @@ int grpc_identity_cert_info(const char *chain_pem, struct grpc_cert_info *ret, c
     return 0;
 }
 
-int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *err,
-                              size_t errlen)
+int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *err, size_t errlen)
 {
     EVP_PKEY *pk = load_key(key_pem);
     if (!pk)
@@ -280,9 +279,9 @@ int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *
     ERR_clear_error();
     X509_free(x);
     EVP_PKEY_free(pk);
-    return ok == 1 ? 0
-                   : fail(err, errlen, -EKEYREJECTED,
-                          "the certificate is not for this private key");
+    return ok == 1
+               ? 0
+               : fail(err, errlen, -EKEYREJECTED, "the certificate is not for this private key");
 }
 
 bool grpc_identity_has_cert(const char *pem)
@@ -382,8 +381,8 @@ int grpc_identity_load(struct store *st, const char *cert_file, const char *key_
     struct grpc_cert_info info;
     r = grpc_identity_cert_info(id->chain_pem, &info, why, sizeof(why));
     if (r < 0) {
-        fail(err, errlen, r, "%s: %s", id->from_files ? "control_plane.cert_file" : "the stored certificate",
-             why);
+        fail(err, errlen, r, "%s: %s",
+             id->from_files ? "control_plane.cert_file" : "the stored certificate", why);
         goto out;
     }
     if (!info.cn[0]) {

@@ -24,7 +24,7 @@ struct grpc_identity {
     char *key_pem;  /* secret: cleansed when freed */
     char *key_file;
     char *chain_pem;
-    char *ca_pem; /* the roots that sign the Control Plane's server certificates */
+    char *ca_pem;                  /* the roots that sign the Control Plane's server certificates */
     int64_t not_before, not_after; /* ms */
     int64_t enrolled_at, renewed_at;
     bool from_files; /* control_plane.cert_file/key_file: the agent does not renew it */
@@ -54,8 +54,7 @@ struct grpc_cert_info {
 int grpc_identity_cert_info(const char *chain_pem, struct grpc_cert_info *ret, char *err,
                             size_t errlen);
 /* 0 when the leaf of chain_pem certifies the public key of key_pem; -EKEYREJECTED when not. */
-int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *err,
-                              size_t errlen);
+int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *err, size_t errlen);
 /* Whether pem holds at least one certificate. */
 bool grpc_identity_has_cert(const char *pem);
 

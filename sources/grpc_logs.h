@@ -50,8 +50,7 @@ enum grpc_logs_end {
 /* Starts the logs of rq (checked by grpc_command_check_logs) for command_id. The host is
  * borrowed and must outlive the run. -ENOMEM, or 0 with *ret. */
 int grpc_logs_start(const struct grpc_logs_host *host, const char *command_id,
-                    const Axion__Agent__V1__Logs *rq, int64_t received_at,
-                    struct grpc_logs **ret);
+                    const Axion__Agent__V1__Logs *rq, int64_t received_at, struct grpc_logs **ret);
 
 const char *grpc_logs_command_id(const struct grpc_logs *l);
 const char *grpc_logs_stack(const struct grpc_logs *l);

@@ -24,9 +24,9 @@ struct grpc_pump {
     bool thread_started;
 
     pthread_mutex_t mu;
-    pthread_cond_t cond;             /* signalled with each event (grpc_pump_wait) */
+    pthread_cond_t cond;            /* signalled with each event (grpc_pump_wait) */
     struct pump_event *head, *tail; /* handed over, not yet run */
-    bool shut_down;                  /* the thread has seen GRPC_QUEUE_SHUTDOWN */
+    bool shut_down;                 /* the thread has seen GRPC_QUEUE_SHUTDOWN */
 };
 
 void grpc_pump_signals_block(sigset_t *old)

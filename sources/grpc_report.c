@@ -89,8 +89,8 @@ static char *cut(const char *text, size_t max)
 /* Every stack (also removed ones the loop has not pruned yet), with its status. */
 static int build_stacks(struct store *st, struct parts *p)
 {
-    int r = store_list_stacks(st, STORE_LIST_SUMMARY | STORE_LIST_REMOVED, &p->stacks,
-                              &p->n_stacks);
+    int r =
+        store_list_stacks(st, STORE_LIST_SUMMARY | STORE_LIST_REMOVED, &p->stacks, &p->n_stacks);
     if (r < 0)
         return r;
     r = store_list_stack_status(st, &p->status, &p->n_status);
@@ -162,8 +162,8 @@ static void build_swarm(struct store *st, const struct grpc_report_info *in, str
     s->role = role_of(in->node.swarm_role, in->node.swarm_state);
     s->node_state = in->node.swarm_state ? (char *)in->node.swarm_state : empty;
     s->node_id = in->node.node_id ? (char *)in->node.node_id : empty;
-    s->control_available = s->role == ROLE(MANAGER) && in->node.swarm_state &&
-                           streq(in->node.swarm_state, "active");
+    s->control_available =
+        s->role == ROLE(MANAGER) && in->node.swarm_state && streq(in->node.swarm_state, "active");
     struct store_swarm *sw = NULL;
     if (store_get_swarm(st, &sw) == 0) {
         s->desired_role = sw->desired_role == STORE_SWARM_MANAGER  ? ROLE(MANAGER)
@@ -227,8 +227,8 @@ static int build_kafka(struct store *st, struct parts *p)
     if (!json_is_object(o))
         return 0;
     const char *state = json_string_value(json_object_get(o, "state"));
-    k->connected = json_is_true(json_object_get(o, "connected")) ||
-                   (state && streq(state, "connected"));
+    k->connected =
+        json_is_true(json_object_get(o, "connected")) || (state && streq(state, "connected"));
     k->lag = jint(o, "lag", -1);
     k->last_error = *jstr(o, "last_error") ? jstr(o, "last_error") : jstr(o, "error");
     k->outbox_pending = (uint64_t)jint(o, "outbox_pending", 0);
@@ -277,8 +277,8 @@ int grpc_report_hello(struct store *st, const struct grpc_report_info *in, uint8
 {
     /* Swarm kinds are not listed until the intake takes them (see grpc_source.c). */
     static Axion__Agent__V1__CommandKind supported[] = {
-        K(DEPLOY), K(REMOVE_STACK), K(STOP),          K(START),
-        K(RESTART), K(SCALE),       K(RECONCILE_NOW), K(LOGS),
+        K(DEPLOY),  K(REMOVE_STACK), K(STOP),          K(START),
+        K(RESTART), K(SCALE),        K(RECONCILE_NOW), K(LOGS),
     };
     struct parts p = {0};
     int r = build_stacks(st, &p);

@@ -28,9 +28,9 @@ struct grpc_report_info {
     int64_t started_at_ms;
     uint32_t heartbeat_interval_ms;
     struct source_node_state node;
-    uint64_t passes;          /* reconcile passes seen since start */
-    uint32_t last_pass_ms;    /* the last pass's duration */
-    bool kafka_on;            /* Kafka is configured: report what it said */
+    uint64_t passes;       /* reconcile passes seen since start */
+    uint32_t last_pass_ms; /* the last pass's duration */
+    bool kafka_on;         /* Kafka is configured: report what it said */
     uint32_t pending_commands;
     uint32_t log_streams;
 };

@@ -31,13 +31,13 @@
 #define METHOD_RENEW   "/axion.agent.v1.Control/Renew"
 #define METHOD_CONNECT "/axion.agent.v1.Control/Connect"
 
-#define UNARY_TIMEOUT_MS   30000
-#define STOP_GRACE_MS      2000 /* a closing stream's time to end cleanly at shutdown */
-#define BACKLOG_MAX        10000u
-#define BACKLOG_BYTES_MAX  (16u << 20)
-#define LOGS_MAX           16u /* Logs commands streaming at once */
-#define WATCH_DEADLINE_MS  (3600 * 1000)
-#define TEXT_MAX           1024
+#define UNARY_TIMEOUT_MS  30000
+#define STOP_GRACE_MS     2000 /* a closing stream's time to end cleanly at shutdown */
+#define BACKLOG_MAX       10000u
+#define BACKLOG_BYTES_MAX (16u << 20)
+#define LOGS_MAX          16u /* Logs commands streaming at once */
+#define WATCH_DEADLINE_MS (3600 * 1000)
+#define TEXT_MAX          1024
 
 #define OUT(x)  AXION__AGENT__V1__OUTCOME__OUTCOME_##x
 #define CODE(x) AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_##x
@@ -97,8 +97,8 @@ struct grpc_source {
     char *hostname;
 
     struct grpc_identity *id;
-    struct chan *chan;    /* mTLS, for the identity it was made with */
-    bool chan_stale;      /* the identity changed (renewal): a new channel for the next stream */
+    struct chan *chan; /* mTLS, for the identity it was made with */
+    bool chan_stale;   /* the identity changed (renewal): a new channel for the next stream */
     struct chan *enroll_chan;
     struct grpc_stream *stream;
     struct grpc_unary *enroll_call;
@@ -148,9 +148,9 @@ static int64_t now_ms(void)
 static void write_status(struct grpc_source *g)
 {
     json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I}", "state", state_names[g->state],
-                          "error", g->error, "agent_id", g->id ? g->id->agent_id : NULL,
-                          "endpoint", g->target ? g->target : "", "since",
-                          (json_int_t)g->state_since, "streams", (json_int_t)g->streams);
+                          "error", g->error, "agent_id", g->id ? g->id->agent_id : NULL, "endpoint",
+                          g->target ? g->target : "", "since", (json_int_t)g->state_since,
+                          "streams", (json_int_t)g->streams);
     if (!o)
         return;
     if (g->state == ST_CONNECTED)
@@ -194,9 +194,10 @@ static void set_state(struct grpc_source *g, enum state st, const char *fmt, ...
         if (*error && !was_error_same)
             log_msg(st == ST_ERROR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, NULL, "grpc: %s: %s",
                     state_names[st], error);
-        else if (!*error)
-            log_info("grpc: %s%s%s", state_names[st], g->target ? " " : "",
-                     g->target ? g->target : "");
+        else if (!*error) {
+            const char *t = st == ST_ENROLLING ? g->enroll_target : g->target;
+            log_info("grpc: %s%s%s", state_names[st], t ? " " : "", t ? t : "");
+        }
     }
     write_status(g);
 }
@@ -219,8 +220,8 @@ static int parse_url(const char *url, char **ret_target, bool *ret_insecure, cha
         return -EINVAL;
     }
     const char *close = rest[0] == '[' ? memchr(rest, ']', n) : NULL;
-    const char *colon = close ? (close + 1 < rest + n && close[1] == ':' ? close + 1 : NULL)
-                              : memchr(rest, ':', n);
+    const char *colon =
+        close ? (close + 1 < rest + n && close[1] == ':' ? close + 1 : NULL) : memchr(rest, ':', n);
     char *t = NULL;
     int k = colon ? asprintf(&t, "%.*s", (int)n, rest)
                   : asprintf(&t, "%.*s:%s", (int)n, rest, insecure ? "80" : "443");
@@ -286,10 +287,18 @@ static struct chan *chan_new(struct grpc_source *g, const char *target,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
          .value.integer = (int)cfg->control_plane.keepalive_timeout_ms},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, .value.integer = 1},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, .value.integer = 0},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, .value.integer = 1000},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, .value.integer = 120000},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+         .value.integer = 1},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA,
+         .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         .value.integer = 1000},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+         .value.integer = 120000},
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = GRPC_WIRE_RECV_MAX},
@@ -451,8 +460,9 @@ static void send_result(struct grpc_source *g, const struct grpc_result *res)
                                &axion__agent__v1__outcome__descriptor, (int)res->outcome)
                                ->name
                          : "?";
-    log_debug("grpc: result %s %s%s%s", res->command_id && *res->command_id ? res->command_id : "\"\"",
-              oc, res->error && *res->error ? ": " : "", res->error ? res->error : "");
+    log_debug("grpc: result %s %s%s%s",
+              res->command_id && *res->command_id ? res->command_id : "\"\"", oc,
+              res->error && *res->error ? ": " : "", res->error ? res->error : "");
     result_out(g, it);
 }
 
@@ -512,8 +522,8 @@ static void on_final(const struct tracker_final *f, void *userdata)
             received = c->received_at;
         store_command_free(c);
     }
-    grpc_pb_outcome oc = f->result == TRACKER_DONE     ? OUT(DONE)
-                         : f->result == TRACKER_FAILED ? OUT(FAILED)
+    grpc_pb_outcome oc = f->result == TRACKER_DONE         ? OUT(DONE)
+                         : f->result == TRACKER_FAILED     ? OUT(FAILED)
                          : f->result == TRACKER_SUPERSEDED ? OUT(SUPERSEDED)
                                                            : OUT(STILL_CONVERGING);
     struct grpc_result res = {
@@ -548,7 +558,7 @@ static void logs_done(struct grpc_logs *l, void *userdata)
     enum grpc_logs_end end = grpc_logs_outcome(l, &error, &bytes);
     grpc_pb_outcome oc = end == GRPC_LOGS_EOF || end == GRPC_LOGS_LIMIT ? OUT(DONE)
                          : end == GRPC_LOGS_CANCELLED                   ? OUT(CANCELLED)
-                                                                         : OUT(FAILED);
+                                                                        : OUT(FAILED);
     enum store_command_status st = oc == OUT(DONE)        ? STORE_COMMAND_APPLIED
                                    : oc == OUT(CANCELLED) ? STORE_COMMAND_CANCELLED
                                                           : STORE_COMMAND_FAILED;
@@ -923,8 +933,9 @@ static const char *reason_text(const char *reason)
     static const struct {
         const char *reason, *text;
     } texts[] = {
-        {"cert-revoked", "the Control Plane revoked this agent's certificate: enroll again with a new "
-                         "agent.token"},
+        {"cert-revoked",
+         "the Control Plane revoked this agent's certificate: enroll again with a new "
+         "agent.token"},
         {"no-identity", "the Control Plane finds no agent id (common name) in this agent's "
                         "certificate"},
         {"agent-id-mismatch", "the Control Plane says a message named another agent than the "
@@ -950,23 +961,31 @@ static void describe_failure(struct grpc_source *g, const struct grpc_wire_end *
     grpc_wire_end_describe(e, raw, sizeof(raw));
     switch (grpc_wire_cause(e)) {
     case GRPC_WIRE_TLS_SERVER:
-        snprintf(out, outlen,
-                 "%s %s: the Control Plane's server certificate is not trusted: it is not signed by "
-                 "%s (TLS handshake: %s)",
-                 what, target, ca_hint, raw);
+        snprintf(
+            out, outlen,
+            "%s %s: the Control Plane's server certificate is not trusted: it is not signed by "
+            "%s (TLS handshake: %s)",
+            what, target, ca_hint, raw);
         break;
     case GRPC_WIRE_TLS_REFUSED:
         snprintf(out, outlen,
-                 "%s %s: the Control Plane refused this agent's client certificate in the TLS "
-                 "handshake (not signed by a CA it trusts, expired or revoked): %s",
+                 "%s %s: the Control Plane refused this agent's client certificate: it closed the "
+                 "connection in the TLS handshake (a certificate it does not trust: signed by "
+                 "another CA, expired or revoked) (%s)",
                  what, target, raw);
         break;
     case GRPC_WIRE_TLS_OTHER:
         snprintf(out, outlen, "%s %s: the TLS handshake failed: %s", what, target, raw);
         break;
     case GRPC_WIRE_NETWORK:
-        snprintf(out, outlen, "%s %s: cannot reach the Control Plane (network): %s", what, target,
-                 raw);
+        if (strstr(raw, "keepalive"))
+            snprintf(out, outlen,
+                     "%s %s: the Control Plane stopped answering (no answer to a keepalive ping "
+                     "within %" PRIu64 " ms): %s",
+                     what, target, g->cfg->control_plane.keepalive_timeout_ms, raw);
+        else
+            snprintf(out, outlen, "%s %s: cannot reach the Control Plane (network): %s", what,
+                     target, raw);
         break;
     default: {
         const char *t = reason_text(e->reason);
@@ -996,8 +1015,9 @@ static void on_ended(const struct grpc_wire_end *end, void *userdata)
     }
     char why[TEXT_MAX];
     describe_failure(g, end, "stream to", g->target,
-                     g->id && g->id->from_files ? "control_plane.ca_file"
-                                                : "the CA bundle the Control Plane gave at enrollment",
+                     g->id && g->id->from_files
+                         ? "control_plane.ca_file"
+                         : "the CA bundle the Control Plane gave at enrollment",
                      why, sizeof(why));
     if (g->chan_stale)
         g->chan = chan_destroy(g->chan);
@@ -1061,8 +1081,7 @@ static void connect_now(struct grpc_source *g)
             enroll(g);
             return;
         }
-        set_state(g, ST_ERROR,
-                  "the client certificate expired at %s%s: %s", when,
+        set_state(g, ST_ERROR, "the client certificate expired at %s%s: %s", when,
                   g->id->from_files ? " (control_plane.cert_file)" : "",
                   g->id->from_files ? "put a valid certificate there and restart the agent"
                                     : "the agent could not renew it in time; set agent.token to a "
@@ -1150,9 +1169,10 @@ static int check_issued(struct grpc_source *g, const char *agent_id, const char 
         return -EBADMSG;
     }
     if (!agent_id || !*agent_id || !streq(info->cn, agent_id)) {
-        snprintf(err, errlen,
-                 "the certificate from the Control Plane names agent \"%.64s\", the answer \"%.64s\"",
-                 info->cn, agent_id ? agent_id : "");
+        snprintf(
+            err, errlen,
+            "the certificate from the Control Plane names agent \"%.64s\", the answer \"%.64s\"",
+            info->cn, agent_id ? agent_id : "");
         return -EBADMSG;
     }
     return 0;
@@ -1166,20 +1186,21 @@ static bool agent_id_agrees(struct grpc_source *g)
         return true;
     if (g->cfg->origin[CONFIG_AGENT_ID].origin == CONFIG_ORIGIN_DEFAULT) {
         char why[256];
-        snprintf(why, sizeof(why),
-                 "enrolled as agent \"%s\" (this run used the hostname \"%s\")", g->id->agent_id,
-                 cfg_id);
-        set_state(g, ST_STOPPED, "restarting to take the agent id \"%s\" the Control Plane "
-                                 "assigned (agent.id is unset)",
+        snprintf(why, sizeof(why), "enrolled as agent \"%s\" (this run used the hostname \"%s\")",
+                 g->id->agent_id, cfg_id);
+        set_state(g, ST_STOPPED,
+                  "restarting to take the agent id \"%s\" the Control Plane "
+                  "assigned (agent.id is unset)",
                   g->id->agent_id);
         if (g->ctx.restart)
             g->ctx.restart(g->ctx.userdata, why);
         return false;
     }
-    set_state(g, ST_ERROR,
-              "agent.id is \"%s\" but the Control Plane enrolled this agent as \"%s\": set agent.id "
-              "= \"%s\" (or remove it) and restart the agent",
-              cfg_id, g->id->agent_id, g->id->agent_id);
+    set_state(
+        g, ST_ERROR,
+        "agent.id is \"%s\" but the Control Plane enrolled this agent as \"%s\": set agent.id "
+        "= \"%s\" (or remove it) and restart the agent",
+        cfg_id, g->id->agent_id, g->id->agent_id);
     return false;
 }
 
@@ -1301,8 +1322,7 @@ static void enroll_done(const struct grpc_wire_end *end, const void *data, size_
         };
         r = store_put_identity(g->ctx.store, &row);
         if (r < 0)
-            snprintf(err, sizeof(err), "cannot store the identity: %s",
-                     store_errmsg(g->ctx.store));
+            snprintf(err, sizeof(err), "cannot store the identity: %s", store_errmsg(g->ctx.store));
     }
     if (resp)
         axion__agent__v1__enroll_response__free_unpacked(resp, NULL);

@@ -31,9 +31,9 @@ enum grpc_stream_prio {
 };
 
 enum grpc_stream_sent {
-    GRPC_STREAM_SENT,    /* handed to the transport */
-    GRPC_STREAM_LOST,    /* in flight when the call broke: it may or may not have arrived */
-    GRPC_STREAM_UNSENT,  /* still queued when the call ended: it never left */
+    GRPC_STREAM_SENT,   /* handed to the transport */
+    GRPC_STREAM_LOST,   /* in flight when the call broke: it may or may not have arrived */
+    GRPC_STREAM_UNSENT, /* still queued when the call ended: it never left */
 };
 
 typedef void (*grpc_stream_sent_fn)(enum grpc_stream_sent how, void *userdata);

@@ -45,9 +45,9 @@ static void on_done(struct grpc_pump_tag *tag, bool ok)
             data = grpc_wire_bytes(u->response, &len);
         if (!data) {
             grpc_wire_end_release(&end);
-            end = (struct grpc_wire_end){.status = GRPC_STATUS_DATA_LOSS,
-                                         .details = strdup(u->response ? "the answer could not be read"
-                                                                       : "no answer")};
+            end = (struct grpc_wire_end){
+                .status = GRPC_STATUS_DATA_LOSS,
+                .details = strdup(u->response ? "the answer could not be read" : "no answer")};
         }
     }
     u->done(&end, data, len, u->userdata);

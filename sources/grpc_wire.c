@@ -54,10 +54,22 @@ void *grpc_wire_bytes(grpc_byte_buffer *bb, size_t *ret_len)
 }
 
 static const char *const status_names[] = {
-    "OK",        "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
     "UNAUTHENTICATED",
 };
 
@@ -92,7 +104,8 @@ void grpc_wire_end_take(struct grpc_wire_end *e, grpc_status_code status, grpc_s
     }
     for (size_t i = 0; trailing && i < trailing->count; i++) {
         grpc_slice k = trailing->metadata[i].key;
-        if (GRPC_SLICE_LENGTH(k) == 12 && memcmp(GRPC_SLICE_START_PTR(k), "axion-reason", 12) == 0) {
+        if (GRPC_SLICE_LENGTH(k) == 12 &&
+            memcmp(GRPC_SLICE_START_PTR(k), "axion-reason", 12) == 0) {
             free(e->reason);
             e->reason = slice_dup(trailing->metadata[i].value);
         }
@@ -125,7 +138,7 @@ enum grpc_wire_cause grpc_wire_cause(const struct grpc_wire_end *e)
         return GRPC_WIRE_OK;
     if (e->status != GRPC_STATUS_UNAVAILABLE || e->reason)
         return e->status == GRPC_STATUS_DEADLINE_EXCEEDED && !e->reason ? GRPC_WIRE_NETWORK
-                                                                         : GRPC_WIRE_ANSWER;
+                                                                        : GRPC_WIRE_ANSWER;
     /* UNAVAILABLE from the transport. The handshake's verdict is in the text: OpenSSL's
      * verification of the server's certificate, or the alert the server sent about ours. */
     if (any(e, "CERTIFICATE_VERIFY_FAILED") || any(e, "certificate verify failed") ||
@@ -139,6 +152,15 @@ enum grpc_wire_cause grpc_wire_cause(const struct grpc_wire_end *e)
         any(e, "alert decrypt error") || any(e, "CERTIFICATE_REQUIRED") ||
         any(e, "BAD_CERTIFICATE") || any(e, "UNKNOWN_CA"))
         return GRPC_WIRE_TLS_REFUSED;
+    /* A peer that takes the TCP connection and closes it in the TLS handshake, before HTTP/2
+     * starts: that is how a server refuses a client certificate (gRPC servers send no alert;
+     * with TLS 1.3 the client sees it only after its side of the handshake is done). A peer
+     * that is down refuses the connection; one that dies on an open stream closes a
+     * connection that was set up. */
+    if (any(e, "failed to connect") &&
+        (any(e, "Socket closed") || any(e, "unexpected eof") || any(e, "Handshake read failed") ||
+         any(e, "Ssl handshake failed")))
+        return GRPC_WIRE_TLS_REFUSED;
     if (any(e, "handshake") || any(e, "SSL_ERROR") || any(e, "tsi_"))
         return GRPC_WIRE_TLS_OTHER;
     return GRPC_WIRE_NETWORK;
@@ -146,13 +168,11 @@ enum grpc_wire_cause grpc_wire_cause(const struct grpc_wire_end *e)
 
 void grpc_wire_end_describe(const struct grpc_wire_end *e, char *out, size_t outlen)
 {
-    const char *d = e->details && *e->details ? e->details : "no details";
-    if (e->error_string && *e->error_string && !strstr(d, e->error_string) &&
-        strlen(e->error_string) < 600)
-        snprintf(out, outlen, "%s: %s (%s)", grpc_wire_status_name(e->status), d,
-                 e->error_string);
-    else
-        snprintf(out, outlen, "%s: %s", grpc_wire_status_name(e->status), d);
+    /* The details say it; the error string repeats them with gRPC's internals around. */
+    const char *d = e->details && *e->details ? e->details : NULL;
+    if (!d && e->error_string && *e->error_string)
+        d = e->error_string;
+    snprintf(out, outlen, "%s: %s", grpc_wire_status_name(e->status), d ? d : "no details");
 }
 
 gpr_timespec grpc_wire_deadline(int64_t ms)

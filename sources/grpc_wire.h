@@ -54,8 +54,8 @@ void grpc_wire_end_take(struct grpc_wire_end *e, grpc_status_code status, grpc_s
                         const char **error_string, grpc_metadata_array *trailing);
 void grpc_wire_end_release(struct grpc_wire_end *e);
 
-/* One line for a log or an error: "UNAVAILABLE: failed to connect ... (Ssl handshake failed:
- * ...)"; the details, with the error string when it adds something. */
+/* One line for a log or an error: "UNAVAILABLE: failed to connect to all addresses; last
+ * error: ... Connection refused" (the status and its details). */
 void grpc_wire_end_describe(const struct grpc_wire_end *e, char *out, size_t outlen);
 
 /* A deadline ms milliseconds from now. */

@@ -77,8 +77,8 @@ int store_put_identity(struct store *s, const struct store_identity *id)
         r = store_check_text(s, "certificate chain", id->cert_chain_pem, STORE_PEM_MAX);
     if (r >= 0)
         r = store_check_text(s, "CA bundle", id->ca_bundle_pem, STORE_PEM_MAX);
-    if (r >= 0 && (!id->cert_chain_pem || !*id->cert_chain_pem || !id->ca_bundle_pem ||
-                   !*id->ca_bundle_pem))
+    if (r >= 0 &&
+        (!id->cert_chain_pem || !*id->cert_chain_pem || !id->ca_bundle_pem || !*id->ca_bundle_pem))
         r = store_err(s, -EINVAL, "an empty certificate chain or CA bundle");
     if (r < 0)
         return store_errctx(s, r, "put identity");

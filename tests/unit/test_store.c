@@ -355,6 +355,7 @@ static void test_migration_2_from_version_1(void **state)
     raw_exec(f->path, "ALTER TABLE stacks DROP COLUMN base_dir;"
                       " ALTER TABLE stacks DROP COLUMN home_dir;"
                       " ALTER TABLE commands DROP COLUMN generation; DROP TABLE agent_state;"
+                      " DROP TABLE identity;" /* migration 3 */
                       " PRAGMA user_version = 1;");
 
     s = open_ok(f->path);
