@@ -99,7 +99,8 @@ struct grpc_source {
     struct grpc_identity *id;
     struct chan *chan; /* mTLS, for the identity it was made with */
     bool chan_stale;   /* the identity changed (renewal): a new channel for the next stream */
-    struct chan *enroll_chan;
+    struct chan *enroll_chan; /* server-TLS, while Enroll is in flight */
+    struct chan *renew_chan;  /* mTLS with the current identity, while Renew is in flight */
     struct grpc_stream *stream;
     struct grpc_unary *enroll_call;
     struct grpc_unary *renew_call;
@@ -337,13 +338,9 @@ static struct chan *chan_destroy(struct chan *c)
     return NULL;
 }
 
-/* The mTLS channel of the current identity. */
-static int ensure_chan(struct grpc_source *g)
+/* A new mTLS channel with the current identity. */
+static struct chan *identity_chan(struct grpc_source *g)
 {
-    if (g->chan && !g->chan_stale)
-        return 0;
-    g->chan = chan_destroy(g->chan);
-    g->chan_stale = false;
     grpc_channel_credentials *creds;
     if (g->insecure) {
         creds = grpc_insecure_credentials_create();
@@ -353,9 +350,17 @@ static int ensure_chan(struct grpc_source *g)
         creds = grpc_ssl_credentials_create(g->id->ca_pem && *g->id->ca_pem ? g->id->ca_pem : NULL,
                                             &pair, NULL, NULL);
     }
-    if (!creds)
-        return -ENOMEM;
-    g->chan = chan_new(g, g->target, creds);
+    return creds ? chan_new(g, g->target, creds) : NULL;
+}
+
+/* The channel of the stream: the current identity's. */
+static int ensure_chan(struct grpc_source *g)
+{
+    if (g->chan && !g->chan_stale)
+        return 0;
+    g->chan = chan_destroy(g->chan);
+    g->chan_stale = false;
+    g->chan = identity_chan(g);
     return g->chan ? 0 : -ENOMEM;
 }
 
@@ -1436,6 +1441,7 @@ static void renew_done(const struct grpc_wire_end *end, const void *data, size_t
 {
     struct grpc_source *g = userdata;
     g->renew_call = NULL;
+    g->renew_chan = chan_destroy(g->renew_chan);
     _cleanup_free_ char *key_file = TAKE_PTR(g->renew_key_file);
     char *key_pem = TAKE_PTR(g->renew_key_pem);
     char err[TEXT_MAX] = "";
@@ -1521,7 +1527,10 @@ static void on_renew(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     if (identity_expired(g))
         return; /* too late: the next connection attempt says so */
-    if (ensure_chan(g) < 0) {
+    /* A channel of its own: the stream's may still present an older certificate. */
+    g->renew_chan = chan_destroy(g->renew_chan);
+    g->renew_chan = identity_chan(g);
+    if (!g->renew_chan) {
         ev_timer_set(&g->renew, 5., 0.);
         ev_timer_start(loop, &g->renew);
         return;
@@ -1550,10 +1559,11 @@ static void on_renew(struct ev_loop *loop, ev_timer *w, int revents)
     g->renew_key_file = key_file;
     g->renew_key_pem = key_pem;
     log_info("grpc: renewing the certificate (valid until %" PRId64 " ms)", g->id->not_after);
-    g->renew_call = bb ? grpc_unary_start(g->chan->ch, g->pump, METHOD_RENEW, bb, UNARY_TIMEOUT_MS,
-                                          renew_done, g)
+    g->renew_call = bb ? grpc_unary_start(g->renew_chan->ch, g->pump, METHOD_RENEW, bb,
+                                          UNARY_TIMEOUT_MS, renew_done, g)
                        : NULL;
     if (!g->renew_call) {
+        g->renew_chan = chan_destroy(g->renew_chan);
         unlink(key_file);
         free(TAKE_PTR(g->renew_key_file));
         grpc_identity_free_secret(TAKE_PTR(g->renew_key_pem));
@@ -1742,6 +1752,7 @@ struct grpc_source *grpc_source_free(struct grpc_source *g)
     free(g->logs);
     g->chan = chan_destroy(g->chan);
     g->enroll_chan = chan_destroy(g->enroll_chan);
+    g->renew_chan = chan_destroy(g->renew_chan);
     g->pump = grpc_pump_free(g->pump);
     struct backlog_item *it;
     while ((it = backlog_pop(g))) {

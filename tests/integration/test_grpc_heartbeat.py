@@ -6,9 +6,10 @@ performance measurement):
   - heartbeats every 5 s ± 0.5 s over 30 s with nothing else going on;
   - the same over 30 s while a Logs stream (follow) carries several MB of a noisy service's
     output: heartbeats never wait behind log chunks;
-  - the agent's certificate lives 60 s: it is renewed before it expires, with no heartbeat gap
-    longer than one interval (± 0.5 s) over the whole run, and once the first certificate has
-    expired a new connection presents the renewed one.
+  - the agent's certificate lives 60 s: it is renewed before it expires (and again, 2/3 into
+    the new one's life), with no heartbeat gap longer than one interval (± 0.5 s) over the
+    whole run, and once the first certificate has expired a new connection presents the
+    renewed one.
 
 One simulator and one agent; every wait has a deadline."""
 
@@ -98,9 +99,11 @@ def test_3_certificate_renewed_without_a_gap():
     ren = SIM.wait("renew", agent_id=AID, timeout=max(5, FIRST_NOT_AFTER / 1000 - time.time()))[0]
     if ren["t"] * 1000 >= FIRST_NOT_AFTER:
         raise Failed(f"renewed at {ren['t']}, after the certificate expired ({FIRST_NOT_AFTER})")
-    # Past the first certificate's end, with the stream still on.
+    # Past the first certificate's end, with the stream still on, and renewed once more
+    # while the stream still runs on the first certificate's connection.
     wait_for("the first certificate expired",
              lambda: time.time() * 1000 > FIRST_NOT_AFTER + 2000, 120, 0.5)
+    SIM.wait("renew", agent_id=AID, count=2, timeout=60)
     hbs = heartbeats_between(T0, time.time())
     g = gaps(hbs)
     bad = [x for x in g if x > INTERVAL + TOLERANCE]
