@@ -276,6 +276,39 @@ int grpc_command_request(const grpc_pb_command *cmd, struct grpc_command_request
         out.rq.service = cmd->scale->service;
         out.rq.replicas = cmd->scale->replicas;
         break;
+    case BODY(SWARM_INIT): {
+        const Axion__Agent__V1__SwarmInit *si = cmd->swarm_init;
+        out.rq.kind = INTAKE_SWARM_INIT;
+        out.rq.swarm.advertise_addr = si->advertise_addr;
+        out.rq.swarm.listen_addr = si->listen_addr;
+        out.rq.swarm.data_path_addr = si->data_path_addr;
+        out.rq.swarm.default_addr_pools = (const char *const *)si->default_addr_pools;
+        out.rq.swarm.n_default_addr_pools = si->n_default_addr_pools;
+        out.rq.swarm.subnet_size = si->subnet_size;
+        out.rq.swarm.data_path_port = si->data_path_port;
+        break;
+    }
+    case BODY(SWARM_JOIN): {
+        /* The intake checks the addresses, the token and their limits (intake_swarm.c); the
+         * token is a secret it never puts in a message. */
+        const Axion__Agent__V1__SwarmJoin *sj = cmd->swarm_join;
+        out.rq.kind = INTAKE_SWARM_JOIN;
+        out.rq.swarm.remote_addrs = (const char *const *)sj->remote_addrs;
+        out.rq.swarm.n_remote_addrs = sj->n_remote_addrs;
+        out.rq.swarm.join_token = sj->join_token;
+        out.rq.swarm.role =
+            sj->role == AXION__AGENT__V1__SWARM_ROLE__SWARM_ROLE_MANAGER  ? STORE_SWARM_MANAGER
+            : sj->role == AXION__AGENT__V1__SWARM_ROLE__SWARM_ROLE_WORKER ? STORE_SWARM_WORKER
+                                                                          : STORE_SWARM_NONE;
+        out.rq.swarm.advertise_addr = sj->advertise_addr;
+        out.rq.swarm.listen_addr = sj->listen_addr;
+        out.rq.swarm.data_path_addr = sj->data_path_addr;
+        break;
+    }
+    case BODY(SWARM_LEAVE):
+        out.rq.kind = INTAKE_SWARM_LEAVE;
+        out.rq.swarm.force = cmd->swarm_leave->force;
+        break;
     case BODY(RECONCILE_NOW):
         if ((r = check_name("ReconcileNow.stack", cmd->reconcile_now->stack, false, why)) < 0)
             break;
@@ -349,6 +382,12 @@ grpc_pb_kind grpc_command_kind_of(enum intake_kind kind)
         return K(RESTART);
     case INTAKE_RECONCILE_NOW:
         return K(RECONCILE_NOW);
+    case INTAKE_SWARM_INIT:
+        return K(SWARM_INIT);
+    case INTAKE_SWARM_JOIN:
+        return K(SWARM_JOIN);
+    case INTAKE_SWARM_LEAVE:
+        return K(SWARM_LEAVE);
     default:
         return K(UNSPECIFIED);
     }

@@ -60,8 +60,8 @@ grpc_pb_kind grpc_command_kind(const grpc_pb_command *cmd);
 int grpc_command_check_envelope(const grpc_pb_command *cmd, const char *agent_id,
                                 struct grpc_command_refusal *why);
 
-/* Turns a state command (Deploy, RemoveStack, Stop, Start, Restart, Scale, ReconcileNow) into
- * an intake request with source "grpc": 0 with *ret (its strings point into cmd: keep cmd
+/* Turns a state command (Deploy, RemoveStack, Stop, Start, Restart, Scale, ReconcileNow,
+ * SwarmInit, SwarmJoin, SwarmLeave) into an intake request with source "grpc": 0 with *ret (its strings point into cmd: keep cmd
  * until the intake has answered), -1 with why when a field breaks a rule or a limit or the
  * kind is not one the intake takes, -ENOMEM. */
 int grpc_command_request(const grpc_pb_command *cmd, struct grpc_command_request *ret,

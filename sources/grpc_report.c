@@ -275,10 +275,9 @@ static int pack(const Axion__Agent__V1__AgentMessage *m, uint8_t **ret, size_t *
 int grpc_report_hello(struct store *st, const struct grpc_report_info *in, uint8_t **ret,
                       size_t *ret_len)
 {
-    /* Swarm kinds are not listed until the intake takes them (see grpc_source.c). */
     static Axion__Agent__V1__CommandKind supported[] = {
-        K(DEPLOY),  K(REMOVE_STACK), K(STOP),          K(START),
-        K(RESTART), K(SCALE),        K(RECONCILE_NOW), K(LOGS),
+        K(DEPLOY), K(REMOVE_STACK), K(STOP),       K(START),       K(RESTART),       K(SCALE),
+        K(LOGS),   K(SWARM_INIT),   K(SWARM_JOIN), K(SWARM_LEAVE), K(RECONCILE_NOW),
     };
     struct parts p = {0};
     int r = build_stacks(st, &p);

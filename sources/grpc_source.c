@@ -538,7 +538,9 @@ static void on_final(const struct tracker_final *f, void *userdata)
         .kind = grpc_command_kind_of(f->kind),
         .stack = f->stack,
         .service = note.service,
-        .generation = f->generation > 0 ? (uint64_t)f->generation : 0,
+        .generation = f->generation > 0 && (f->kind == INTAKE_DEPLOY || f->kind == INTAKE_REMOVE)
+                          ? (uint64_t)f->generation
+                          : 0,
         .received_at_ms = received,
         .finished_at_ms = now_ms(),
     };
@@ -701,7 +703,10 @@ static void state_command(struct grpc_source *g, const grpc_pb_command *cmd, grp
         .kind = kind,
         .stack = req.rq.stack,
         .service = req.rq.service,
-        .generation = res.generation > 0 ? (uint64_t)res.generation : 0,
+        .generation =
+            res.generation > 0 && (req.rq.kind == INTAKE_DEPLOY || req.rq.kind == INTAKE_REMOVE)
+                ? (uint64_t)res.generation
+                : 0,
         .received_at_ms = received,
         .finished_at_ms = at,
     };
@@ -786,18 +791,6 @@ static void on_command(struct grpc_source *g, const grpc_pb_command *cmd, int64_
     case AXION__AGENT__V1__COMMAND__BODY_LOGS:
         start_logs(g, cmd, received);
         return;
-    case AXION__AGENT__V1__COMMAND__BODY_SWARM_INIT:
-    case AXION__AGENT__V1__COMMAND__BODY_SWARM_JOIN:
-    case AXION__AGENT__V1__COMMAND__BODY_SWARM_LEAVE:
-        /* MERGE(swarm): the intake takes swarm membership in the swarm branch. Map SwarmInit,
-         * SwarmJoin and SwarmLeave to their intake kinds in grpc_command_request() and send
-         * them down state_command() like the others (and list them in the Hello's
-         * supported_commands, grpc_report.c). Until then they are refused here. */
-        reject(g, cmd->command_id, kind, CODE(UNSUPPORTED),
-               "swarm membership commands (SwarmInit, SwarmJoin, SwarmLeave) are not supported "
-               "by this agent yet",
-               received);
-        return;
     case AXION__AGENT__V1__COMMAND__BODY_DEPLOY:
     case AXION__AGENT__V1__COMMAND__BODY_REMOVE_STACK:
     case AXION__AGENT__V1__COMMAND__BODY_STOP:
@@ -805,6 +798,9 @@ static void on_command(struct grpc_source *g, const grpc_pb_command *cmd, int64_
     case AXION__AGENT__V1__COMMAND__BODY_RESTART:
     case AXION__AGENT__V1__COMMAND__BODY_SCALE:
     case AXION__AGENT__V1__COMMAND__BODY_RECONCILE_NOW:
+    case AXION__AGENT__V1__COMMAND__BODY_SWARM_INIT:
+    case AXION__AGENT__V1__COMMAND__BODY_SWARM_JOIN:
+    case AXION__AGENT__V1__COMMAND__BODY_SWARM_LEAVE:
         state_command(g, cmd, kind, received);
         return;
     default: {

@@ -178,8 +178,8 @@ def main():
     engine = Engine()
     cleanup()
     sim = Simulator(os.path.join(work, "cpsim")).start()
-    agent_proxy = Proxy(work, "agent")
-    cli_proxy = Proxy(work, "cli")
+    agent_proxy = Proxy(work, "proxy-agent")
+    cli_proxy = Proxy(work, "proxy-cli")
     token = sim.issue_token(agent_id=AID)["token"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_AGENT__")}
     env.update({

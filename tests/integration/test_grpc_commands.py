@@ -182,7 +182,13 @@ def test_6_bad_input_rejected_stream_stays():
            code="ERROR_CODE_MANIFEST", has="compose.yml:5:17")
     reject(command={"scale": {"stack": f"{PREFIX}1", "service": "nope", "replicas": 1}},
            code="ERROR_CODE_NOT_FOUND", has='has no service "nope"')
-    reject(command={"swarm_leave": {}}, code="ERROR_CODE_UNSUPPORTED", has="not supported")
+    # Swarm commands go through the intake too: a join without a role is refused there, and the
+    # join token is in no message.
+    r = reject(command={"swarm_join": {"remote_addrs": ["10.231.0.1:2377"],
+                                       "join_token": "SWMTKN-1-axtgcsecret"}},
+               code="ERROR_CODE_MALFORMED", has="role")
+    if "axtgcsecret" in (r.get("error") or "") or "axtgcsecret" in A.log():
+        raise Failed("the join token appears in the result or the log")
     reject(command={"agent_id": "someone-else", "reconcile_now": {}},
            code="ERROR_CODE_WRONG_AGENT")
     # The stream stayed up: no stream ended, the heartbeats go on on the same stream.
