@@ -202,7 +202,7 @@ static void source_wake(void *userdata, const char *why)
 {
     struct daemon *d = userdata;
     tracker_rearm(d);
-    reconciler_trigger(d->reconciler, why);
+    reconciler_trigger_now(d->reconciler, why);
 }
 
 static void source_node_state(void *userdata, struct source_node_state *ret)
@@ -395,6 +395,9 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
             log_errno(r, "the gRPC control channel is off: failed to start it");
             d->grpc = grpc_source_free(d->grpc);
         }
+    } else {
+        /* What an earlier run said of a channel this run does not have. */
+        store_delete_state(d->store, "channel.grpc");
     }
     /* Telemetry is not essential: without it the agent still reconciles. */
     r = collector_new(d->loop, cfg, d->docker, d->store, &d->collector);
