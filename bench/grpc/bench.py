@@ -12,7 +12,9 @@ Run it through bench/grpc/run.sh (builds a Release agent, starts Docker, takes t
                  makes (POST/PUT/DELETE, seen by a timestamping proxy between the agent and
                  dockerd), and to all 3 replicas running. The baseline: `docker service scale
                  axbg-cli=3` on a plain service (not the agent's), through its own proxy of
-                 the same kind, measured from the moment the command is started. Each side is
+                 the same kind, measured from the moment the command is started (the service
+                 made like the agent's: the same image and command, on an overlay network of
+                 its own, as a stack's default network is). Each side is
                  scaled back to 1 between repetitions (not measured); the sides alternate.
                  "added" is ours minus docker's, per measure, from the medians.
   RSS            the agent's VmRSS (/proc/PID/status) with the stream up and idle (sampled
@@ -206,8 +208,11 @@ def main():
             raise Failed(f"deploy: {res['outcome']} {res.get('error')}")
         svc = f"{STACK}_app"
         cli_env = dict(os.environ, DOCKER_HOST=f"unix://{cli_proxy.sock}")
-        sh(f"docker service create -d --name {CLI_SVC} --stop-grace-period 1s --replicas 1 "
-           f"{IMAGE} sleep 1000000")
+        # Shaped like the agent's: on an overlay network of its own (attaching a task to one
+        # is most of Swarm's time to start it).
+        sh(f"docker network create -d overlay {CLI_SVC}-net")
+        sh(f"docker service create -d --name {CLI_SVC} --network {CLI_SVC}-net "
+           f"--stop-grace-period 1s --replicas 1 {IMAGE} sleep 1000000")
         wait_for("the baseline service", lambda: engine.running(CLI_SVC, 1))
         wait_for("the agent's service", lambda: engine.running(svc, 1))
         docker = shutil.which("docker")
