@@ -181,6 +181,15 @@ static const struct key_def keys[CONFIG_KEY_COUNT] = {
                                                      KIND_DURATION,
                                                      control_plane.heartbeat_interval_ms),
                                                  .min = SECOND, .max = 10 * MINUTE},
+    [CONFIG_CONTROL_PLANE_ENROLL_URL] = {KEY(control_plane, enroll_url, KIND_STRING,
+                                             control_plane.enroll_url),
+                                         .flags = F_OPTIONAL, .check = check_url},
+    [CONFIG_CONTROL_PLANE_KEEPALIVE_TIME] = {KEY(control_plane, keepalive_time, KIND_DURATION,
+                                                 control_plane.keepalive_time_ms),
+                                             .min = 10 * SECOND, .max = 30 * SECOND},
+    [CONFIG_CONTROL_PLANE_KEEPALIVE_TIMEOUT] = {KEY(control_plane, keepalive_timeout, KIND_DURATION,
+                                                    control_plane.keepalive_timeout_ms),
+                                                .min = SECOND, .max = MINUTE},
     [CONFIG_KAFKA_BROKERS] = {KEY(kafka, brokers, KIND_LIST, kafka.brokers), .check = check_broker},
     [CONFIG_KAFKA_TOPIC_PREFIX] = {KEY(kafka, topic_prefix, KIND_STRING, kafka.topic_prefix),
                                    .check = check_topic_prefix},
@@ -1092,6 +1101,8 @@ int config_init(struct config *c)
     r |= set_str(&c->path, "");
     r |= set_str(&c->policy.level, "baseline");
     c->control_plane.heartbeat_interval_ms = 5000;
+    c->control_plane.keepalive_time_ms = 20000;
+    c->control_plane.keepalive_timeout_ms = 10000;
     c->docker.request_timeout_ms = 30000;
     c->reconcile.resync_interval_ms = 60000;
     c->reconcile.command_timeout_ms = 5 * 60000;
@@ -1120,6 +1131,7 @@ void config_free(struct config *c)
     free(c->control_plane.ca_file);
     free(c->control_plane.cert_file);
     free(c->control_plane.key_file);
+    free(c->control_plane.enroll_url);
     strv_free(&c->kafka.brokers);
     free(c->kafka.topic_prefix);
     free(c->kafka.security);

@@ -28,6 +28,9 @@ enum config_key {
     CONFIG_CONTROL_PLANE_CERT_FILE,
     CONFIG_CONTROL_PLANE_KEY_FILE,
     CONFIG_CONTROL_PLANE_HEARTBEAT_INTERVAL,
+    CONFIG_CONTROL_PLANE_ENROLL_URL,
+    CONFIG_CONTROL_PLANE_KEEPALIVE_TIME,
+    CONFIG_CONTROL_PLANE_KEEPALIVE_TIMEOUT,
     CONFIG_KAFKA_BROKERS,
     CONFIG_KAFKA_TOPIC_PREFIX,
     CONFIG_KAFKA_SECURITY,
@@ -85,6 +88,9 @@ struct config {
         char *cert_file;
         char *key_file;
         uint64_t heartbeat_interval_ms;
+        char *enroll_url;              /* Enroll's endpoint; NULL: grpc_url */
+        uint64_t keepalive_time_ms;    /* a ping after this long without one */
+        uint64_t keepalive_timeout_ms; /* ... unanswered this long: the connection is dead */
     } control_plane;
     struct {
         struct config_strv brokers;

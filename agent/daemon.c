@@ -18,7 +18,9 @@
 #include "agent/setup.h"
 #include "drivers/docker/docker.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "reconciler/reconciler.h"
+#include "sources/grpc_source.h"
 #include "sources/intake.h"
 #include "sources/local.h"
 #include "sources/source.h"
@@ -36,6 +38,8 @@ struct daemon {
     struct reconciler *reconciler;
     struct collector *collector;
     struct local_listener *local;
+    struct grpc_source *grpc; /* the Control Plane's channel, when configured */
+    bool reexec;              /* after stopping, execute the agent again (a new agent id) */
     struct policy_rules policy;
     int lock_fd; /* <state_dir>/agent.lock, flock'ed while the daemon runs */
     ev_signal sigterm, sigint, sighup;
@@ -79,6 +83,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     log_info("received %s, stopping after the step in flight", strsignal(w->signum));
     sdnotify_send("STOPPING=1");
     d->local = local_listener_free(d->local);
+    grpc_source_stop(d->grpc);
     reconciler_when_idle(d->reconciler, stop_now, d);
 }
 
@@ -202,7 +207,7 @@ static void source_wake(void *userdata, const char *why)
 {
     struct daemon *d = userdata;
     tracker_rearm(d);
-    reconciler_trigger(d->reconciler, why);
+    reconciler_trigger_now(d->reconciler, why);
 }
 
 static void source_node_state(void *userdata, struct source_node_state *ret)
@@ -316,6 +321,103 @@ static int lock_state_dir(const struct config *cfg, int *ret_fd)
     return 0;
 }
 
+/* --- Logs for the channels: not state, streamed from the Docker driver ---------------------- */
+
+struct source_logs {
+    struct docker_logs *dl;
+    struct source_logs_cbs cbs;
+    void *userdata;
+    bool ending; /* in cbs.end: freed when it returns */
+};
+
+static void logs_on_data(enum docker_stream_kind kind, const char *data, size_t len, void *ud)
+{
+    struct source_logs *l = ud;
+    l->cbs.data(kind == DOCKER_STREAM_STDERR ? SOURCE_LOGS_STDERR : SOURCE_LOGS_STDOUT, data, len,
+                l->userdata);
+}
+
+static void logs_on_end(struct docker_result *res, void *ud)
+{
+    struct source_logs *l = ud;
+    char why[1024] = "";
+    if (res->error != DOCKER_OK)
+        snprintf(why, sizeof(why), "%s: %s", res->what ? res->what : "logs",
+                 res->message && *res->message ? res->message : docker_error_to_string(res->error));
+    l->ending = true;
+    l->cbs.end(res->error == DOCKER_OK ? NULL : why, l->userdata);
+    free(l);
+}
+
+static struct source_logs *source_logs_open(void *userdata, const struct source_logs_request *rq,
+                                            const struct source_logs_cbs *cbs, void *cb_userdata)
+{
+    struct daemon *d = userdata;
+    struct source_logs *l = calloc(1, sizeof(*l));
+    _cleanup_free_ char *name = NULL;
+    if (!l || asprintf(&name, "%s_%s", rq->stack, rq->service) < 0) {
+        free(l);
+        return NULL;
+    }
+    l->cbs = *cbs;
+    l->userdata = cb_userdata;
+    struct docker_logs_opts o = {
+        .follow = rq->follow,
+        .timestamps = rq->timestamps,
+        .tail = rq->tail,
+        .since = rq->since_ms > 0 ? rq->since_ms / 1000 : 0,
+    };
+    l->dl =
+        docker_logs_open(d->docker, DOCKER_LOGS_SERVICE, name, &o, logs_on_data, logs_on_end, l);
+    if (!l->dl) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void source_logs_hold(void *userdata, struct source_logs *l, bool hold)
+{
+    if (l && !l->ending)
+        docker_logs_hold(l->dl, hold);
+}
+
+static void source_logs_close(void *userdata, struct source_logs *l)
+{
+    if (!l || l->ending)
+        return;
+    docker_logs_close(l->dl);
+    free(l);
+}
+
+static void source_restart(void *userdata, const char *why)
+{
+    struct daemon *d = userdata;
+    log_info("restarting the agent: %s", why);
+    d->reexec = true;
+    raise(SIGTERM);
+}
+
+/* Executes this program again with the same arguments (the environment stays). */
+static int reexec_self(void)
+{
+    char buf[65536];
+    FILE *f = fopen("/proc/self/cmdline", "re");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (!n || n == sizeof(buf) - 1)
+        return log_errno(-EIO, "cannot restart: /proc/self/cmdline is unreadable");
+    buf[n] = '\0';
+    char *argv[256];
+    size_t argc = 0;
+    for (size_t at = 0; at < n && argc < ARRAY_SIZE(argv) - 1; at += strlen(buf + at) + 1)
+        argv[argc++] = buf + at;
+    argv[argc] = NULL;
+    execv("/proc/self/exe", argv);
+    return log_errno(-errno, "cannot restart: exec /proc/self/exe");
+}
+
 static int daemon_open(struct daemon *d, bool reset_corrupt)
 {
     struct config *cfg = d->cfg;
@@ -334,6 +436,15 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
                         "renamed) and starts with an empty store\n");
     if (r < 0)
         return r;
+    /* Enrolled before: the Control Plane's id is the agent's id, unless agent.id says one
+     * (sources/grpc_source.h; a mismatch keeps the channel down). */
+    char *enrolled = NULL;
+    if (grpc_source_configured(cfg) &&
+        cfg->origin[CONFIG_AGENT_ID].origin == CONFIG_ORIGIN_DEFAULT &&
+        grpc_source_enrolled_id(d->store, &enrolled) == 0) {
+        free(cfg->agent.id);
+        cfg->agent.id = enrolled;
+    }
     r = setup_intake(cfg, d->store, &d->intake);
     if (r < 0)
         return r;
@@ -370,6 +481,10 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
         .wake = source_wake,
         .node_state = source_node_state,
         .observe = source_observe,
+        .logs_open = source_logs_open,
+        .logs_hold = source_logs_hold,
+        .logs_close = source_logs_close,
+        .restart = source_restart,
         .userdata = d,
     };
     char lerr[512] = "";
@@ -381,6 +496,19 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
     r = reconciler_start(d->reconciler);
     if (r < 0)
         return log_errno(r, "failed to start the reconciler");
+    /* The Control Plane's channel is not essential either: the workloads run without it. */
+    if (grpc_source_configured(cfg)) {
+        r = grpc_source_new(&d->sources, &d->grpc);
+        if (r == 0)
+            r = grpc_source_start(d->grpc);
+        if (r < 0) {
+            log_errno(r, "the gRPC control channel is off: failed to start it");
+            d->grpc = grpc_source_free(d->grpc);
+        }
+    } else {
+        /* What an earlier run said of a channel this run does not have. */
+        store_delete_state(d->store, "channel.grpc");
+    }
     /* Telemetry is not essential: without it the agent still reconciles. */
     r = collector_new(d->loop, cfg, d->docker, d->store, &d->collector);
     if (r == 0)
@@ -432,6 +560,7 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
     ev_timer_stop(d.loop, &d.watchdog);
     ev_timer_stop(d.loop, &d.tracker_timer);
     local_listener_free(d.local);
+    grpc_source_free(d.grpc);
     collector_free(d.collector);
     reconciler_free(d.reconciler);
     tracker_free(d.tracker);
@@ -440,5 +569,7 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
     store_close(d.store);
     if (d.lock_fd >= 0)
         close(d.lock_fd); /* the lock goes with it; the file stays for the next one */
+    if (r == 0 && d.reexec)
+        r = reexec_self();
     return r;
 }

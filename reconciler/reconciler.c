@@ -71,6 +71,7 @@ struct reconciler {
 
     struct pass *pass; /* the running pass, or NULL */
     bool again;        /* a trigger came during the pass */
+    bool again_now;    /* ... one that wants no debounce (reconciler_trigger_now) */
 
     /* Kept across passes. */
     struct desired_state desired; /* the compiled stacks (desired.h) */
@@ -241,6 +242,14 @@ void reconciler_trigger(struct reconciler *r, const char *why)
 {
     log_debug("reconcile triggered: %s", why);
     schedule(r, DEBOUNCE_S);
+}
+
+void reconciler_trigger_now(struct reconciler *r, const char *why)
+{
+    log_debug("reconcile triggered now: %s", why);
+    if (r->pass)
+        r->again_now = true;
+    schedule(r, 0.);
 }
 
 static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -561,7 +570,8 @@ static void pass_finish(struct reconciler *r)
     }
     if (r->again) {
         r->again = false;
-        schedule(r, DEBOUNCE_S);
+        schedule(r, r->again_now ? 0. : DEBOUNCE_S);
+        r->again_now = false;
     } else if (watch) {
         schedule(r, CONVERGE_WATCH_S);
     }

@@ -44,6 +44,9 @@ struct reconciler *reconciler_free(struct reconciler *r);
 int reconciler_start(struct reconciler *r);
 /* Something changed (why is logged): a pass runs soon. */
 void reconciler_trigger(struct reconciler *r, const char *why);
+/* The same without the debounce that gathers bursts of Docker events: for a command a person
+ * or the Control Plane waits on (a pass runs at once, or right after the one running). */
+void reconciler_trigger_now(struct reconciler *r, const char *why);
 /* Calls cb once no pass runs (at once when idle); used to stop after the in-flight pass. */
 void reconciler_when_idle(struct reconciler *r, void (*cb)(void *), void *userdata);
 

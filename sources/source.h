@@ -14,6 +14,7 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "agent/config.h"
@@ -37,6 +38,25 @@ struct source_node_state {
 struct reconciler_pass_report;
 typedef void (*source_pass_fn)(const struct reconciler_pass_report *rep, void *userdata);
 
+/* Logs are not state: the daemon streams a service's logs from the Docker driver for a channel
+ * (a source never calls a driver itself). */
+struct source_logs_request {
+    const char *stack;
+    const char *service; /* the name in the manifest: the Swarm service is STACK_service */
+    int64_t since_ms;    /* only lines written at or after this time; 0: from the start */
+    int64_t tail;        /* the last N lines of each task; < 0: every line */
+    bool follow;         /* keep streaming new lines */
+    bool timestamps;     /* prefix each line with its RFC 3339 time */
+};
+enum source_logs_kind { SOURCE_LOGS_STDOUT, SOURCE_LOGS_STDERR };
+struct source_logs_cbs {
+    /* Output in order (a TTY's output counts as stdout); borrowed for the call. */
+    void (*data)(enum source_logs_kind kind, const char *data, size_t len, void *userdata);
+    /* Once, when the logs ended (error NULL) or failed (why); not after logs_close. */
+    void (*end)(const char *error, void *userdata);
+};
+struct source_logs;
+
 struct source_ctx {
     struct ev_loop *loop;
     const struct config *cfg;
@@ -49,6 +69,18 @@ struct source_ctx {
     void (*node_state)(void *userdata, struct source_node_state *ret);
     /* Tells fn of every pass of the loop (after the tracker heard of it); NULL fn removes. */
     int (*observe)(void *userdata, source_pass_fn fn, void *fn_userdata);
+    /* Streams a service's logs to cbs (called on the loop, never from inside logs_open); NULL
+     * when out of memory. logs_hold(l, true) stops the output for now (a slow reader: what
+     * the driver buffers stays bounded), false lets it go on; logs_close stops it for good (no
+     * callback after it; may be called from the callbacks). */
+    struct source_logs *(*logs_open)(void *userdata, const struct source_logs_request *rq,
+                                     const struct source_logs_cbs *cbs, void *cb_userdata);
+    void (*logs_hold)(void *userdata, struct source_logs *l, bool hold);
+    void (*logs_close)(void *userdata, struct source_logs *l);
+    /* The agent must start again to take a change it cannot make while running (the agent id
+     * the Control Plane assigned at enrollment): the daemon stops as on SIGTERM and executes
+     * itself again. why is logged. */
+    void (*restart)(void *userdata, const char *why);
     void *userdata;
 };
 

@@ -101,7 +101,7 @@ size_t tracker_pending(const struct tracker *t)
 }
 
 static int push(struct tracker *t, const char *command_id, const char *source, const char *stack,
-                enum intake_kind kind, int64_t generation, int64_t accepted_at)
+                enum intake_kind kind, int64_t generation, int64_t accepted_at, uint64_t timeout_ms)
 {
     if (t->n_pending == t->cap_pending) {
         size_t cap = t->cap_pending ? 2 * t->cap_pending : 16;
@@ -118,7 +118,7 @@ static int push(struct tracker *t, const char *command_id, const char *source, c
         .kind = kind,
         .generation = generation,
         .accepted_at = accepted_at,
-        .deadline = accepted_at + (int64_t)t->timeout_ms,
+        .deadline = accepted_at + (int64_t)(timeout_ms ? timeout_ms : t->timeout_ms),
     };
     if (!p.command_id || !p.source || (stack && *stack && !p.stack)) {
         pending_clear(&p);
@@ -134,7 +134,16 @@ int tracker_add(struct tracker *t, const struct intake_request *req,
     if (!req->command_id || res->outcome != INTAKE_ACCEPTED)
         return 0;
     return push(t, req->command_id, req->source, req->stack, req->kind, res->generation,
-                accepted_at);
+                accepted_at, 0);
+}
+
+int tracker_add_timeout(struct tracker *t, const struct intake_request *req,
+                        const struct intake_result *res, int64_t accepted_at, uint64_t timeout_ms)
+{
+    if (!req->command_id || res->outcome != INTAKE_ACCEPTED)
+        return 0;
+    return push(t, req->command_id, req->source, req->stack, req->kind, res->generation,
+                accepted_at, timeout_ms);
 }
 
 static int kind_from_string(const char *s)
@@ -162,7 +171,7 @@ int tracker_load(struct tracker *t)
         if (k < 0)
             continue;
         r = push(t, c[i].command_id, c[i].source, c[i].stack, (enum intake_kind)k, c[i].generation,
-                 c[i].received_at);
+                 c[i].received_at, 0);
     }
     store_command_array_free(c, n);
     return r;

@@ -73,6 +73,10 @@ int tracker_set_sink(struct tracker *t, const char *source, tracker_sink sink, v
  * at once and are not tracked). accepted_at: CLOCK_REALTIME ms of the commit. */
 int tracker_add(struct tracker *t, const struct intake_request *req,
                 const struct intake_result *res, int64_t accepted_at);
+/* The same with the command's own timeout (a Command's result_timeout_ms; 0: the tracker's).
+ * After a restart the tracker's timeout applies again. */
+int tracker_add_timeout(struct tracker *t, const struct intake_request *req,
+                        const struct intake_result *res, int64_t accepted_at, uint64_t timeout_ms);
 
 /* Loads the commands the store lists as accepted (after a restart). */
 int tracker_load(struct tracker *t);

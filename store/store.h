@@ -463,6 +463,30 @@ int store_delete_state(struct store *s, const char *key);
 int store_list_state(struct store *s, const char *prefix, struct store_state **ret, size_t *ret_n);
 void store_state_array_free(struct store_state *v, size_t n);
 
+/* ---- identity: who this agent is at the Control Plane -------------------------------------- */
+
+#define STORE_PEM_MAX (64u << 10) /* a certificate chain or a CA bundle */
+
+/* The identity the gRPC channel enrolled (sources/grpc_identity.h). The private key is not
+ * here: key_file names the 0600 file in the state dir that holds it. */
+struct store_identity {
+    char *agent_id;
+    char *key_file; /* absolute path */
+    char *cert_chain_pem;
+    char *ca_bundle_pem;
+    int64_t not_before, not_after; /* the leaf certificate's validity, ms */
+    int64_t enrolled_at;
+    int64_t renewed_at; /* 0: never renewed */
+    int64_t updated_at; /* ignored by store_put_identity */
+};
+/* -ENOENT when the agent has no identity (never enrolled). */
+int store_get_identity(struct store *s, struct store_identity **ret);
+/* Replaces the identity (one row). */
+int store_put_identity(struct store *s, const struct store_identity *id);
+/* -ENOENT when there is none. */
+int store_delete_identity(struct store *s);
+struct store_identity *store_identity_free(struct store_identity *id);
+
 /* ---- cleanup helpers ---------------------------------------------------------------------- */
 
 static inline void store_closep(struct store **s)
@@ -480,4 +504,8 @@ static inline void store_command_freep(struct store_command **p)
 static inline void store_swarm_freep(struct store_swarm **p)
 {
     store_swarm_free(*p);
+}
+static inline void store_identity_freep(struct store_identity **p)
+{
+    store_identity_free(*p);
 }

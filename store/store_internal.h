@@ -87,6 +87,10 @@ enum store_stmt {
     STMT_STATE_LIST,
     STMT_STATE_DELETE,
 
+    STMT_IDENTITY_GET,
+    STMT_IDENTITY_PUT,
+    STMT_IDENTITY_DELETE,
+
     _STMT_MAX,
 };
 

@@ -200,11 +200,30 @@ static const char migration_4[] =
     "  FROM stacks AS s, json_each(s.files) AS f WHERE f.type = 'text';\n"
     "ALTER TABLE stacks DROP COLUMN files;\n";
 
+/* The agent's identity at the Control Plane (sources/grpc_identity.h): the id and client
+ * certificate it was enrolled with (or last renewed), the CA bundle it trusts for the control
+ * endpoint, and the file name of its private key (the key itself stays in that 0600 file in
+ * the state dir). One row. */
+static const char migration_5[] =
+    "CREATE TABLE identity (\n"
+    "  id              INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  agent_id        TEXT NOT NULL,\n"
+    "  key_file        TEXT NOT NULL,\n"
+    "  cert_chain_pem  TEXT NOT NULL,\n"
+    "  ca_bundle_pem   TEXT NOT NULL,\n"
+    "  not_before      INTEGER NOT NULL,\n"
+    "  not_after       INTEGER NOT NULL,\n"
+    "  enrolled_at     INTEGER NOT NULL,\n"
+    "  renewed_at      INTEGER NOT NULL DEFAULT 0,\n"
+    "  updated_at      INTEGER NOT NULL\n"
+    ") STRICT;\n";
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
 
@@ -363,5 +382,19 @@ const char *const store_sql[_STMT_MAX] = {
     [STMT_STATE_LIST] = "SELECT key, value, updated_at FROM agent_state"
                         " WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
     [STMT_STATE_DELETE] = "DELETE FROM agent_state WHERE key = ?1",
+
+    [STMT_IDENTITY_GET] = "SELECT agent_id, key_file, cert_chain_pem, ca_bundle_pem, not_before,"
+                          " not_after, enrolled_at, renewed_at, updated_at FROM identity"
+                          " WHERE id = 1",
+    [STMT_IDENTITY_PUT] =
+        "INSERT INTO identity (id, agent_id, key_file, cert_chain_pem, ca_bundle_pem,"
+        " not_before, not_after, enrolled_at, renewed_at, updated_at)"
+        " VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET"
+        " agent_id = excluded.agent_id, key_file = excluded.key_file,"
+        " cert_chain_pem = excluded.cert_chain_pem, ca_bundle_pem = excluded.ca_bundle_pem,"
+        " not_before = excluded.not_before, not_after = excluded.not_after,"
+        " enrolled_at = excluded.enrolled_at, renewed_at = excluded.renewed_at,"
+        " updated_at = excluded.updated_at",
+    [STMT_IDENTITY_DELETE] = "DELETE FROM identity WHERE id = 1",
 };
 /* clang-format on */

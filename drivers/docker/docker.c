@@ -124,6 +124,9 @@ struct docker_request {
     struct buf inbox; /* received, not yet delivered */
     bool opened;
     bool paused;
+    bool held;         /* the consumer asked for no deliveries for now (docker_logs_hold) */
+    bool done_pending; /* the transfer ended while held: finish it once released */
+    CURLcode done_rc;
     bool dirty;
     struct docker_request *next_dirty;
 
@@ -197,6 +200,7 @@ struct docker_logs {
     struct docker_request *req;
     bool tty;
     bool raw;
+    bool held;
     struct docker_stream_mux mux;
     unsigned busy;
     bool closed;
@@ -862,6 +866,8 @@ static bool stream_deliver(struct docker_request *r)
         if (r->ops->open)
             k = r->ops->open(r, r->ops_ud);
     }
+    if (r->held)
+        return r->state == REQ_RUNNING; /* curl pauses once INBOX_PAUSE bytes wait */
     if (k == 0 && r->state == REQ_RUNNING && r->inbox.len > 0) {
         struct buf chunk = r->inbox;
         buf_init(&r->inbox, r->max_body);
@@ -884,6 +890,8 @@ static bool stream_deliver(struct docker_request *r)
     return true;
 }
 
+static void transfer_done(struct docker_request *r, CURLcode rc);
+
 static void deliver_dirty(struct docker *d)
 {
     struct docker_request *r;
@@ -891,7 +899,12 @@ static void deliver_dirty(struct docker *d)
         d->dirty = r->next_dirty;
         r->next_dirty = NULL;
         r->dirty = false;
-        stream_deliver(r);
+        if (r->done_pending && !r->held && r->state == REQ_RUNNING) {
+            r->done_pending = false;
+            transfer_done(r, r->done_rc);
+        } else {
+            stream_deliver(r);
+        }
         request_unref(r);
     }
 }
@@ -899,6 +912,12 @@ static void deliver_dirty(struct docker *d)
 static void transfer_done(struct docker_request *r, CURLcode rc)
 {
     request_ref(r);
+    if (r->ops && is_2xx(r->status) && r->held) {
+        /* Finished while held: the rest is delivered, and the stream ended, once released. */
+        r->done_pending = true;
+        r->done_rc = rc;
+        goto out;
+    }
     if (r->ops && is_2xx(r->status)) {
         r->paused = false;
         if (!stream_deliver(r))
@@ -970,6 +989,25 @@ static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
         struct docker_request *r = list_entry(l.next, struct docker_request, link);
         request_fail(r, r->pre_error, r->pre_message ? r->pre_message : "out of memory");
     }
+    /* Streams released from a hold deliver what waited. */
+    if (d->dirty)
+        process(d);
+}
+
+/* Holds or releases a stream's deliveries. Released, what waited is delivered from the kick
+ * timer (never from inside the caller's call). */
+static void request_hold(struct docker_request *r, bool hold)
+{
+    if (!r || !r->ops || r->held == hold || r->state != REQ_RUNNING)
+        return;
+    r->held = hold;
+    if (hold)
+        return;
+    struct docker *d = r->d;
+    mark_dirty(r);
+    ev_timer_stop(d->loop, &d->kick);
+    ev_timer_set(&d->kick, 0., 0.);
+    ev_timer_start(d->loop, &d->kick);
 }
 
 static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -1476,6 +1514,8 @@ static void logs_inspected(struct docker_result *res, void *ud)
         path = NULL;
     if (path)
         l->req = stream_new(d, path, &logs_ops, l, logs_ended, l);
+    if (l->req && l->held)
+        request_hold(l->req, true);
     if (!l->req) {
         struct docker_result nomem = {
             .error = DOCKER_ERR_NOMEM, .raw = "", .message = "out of memory", .what = res->what};
@@ -1515,6 +1555,14 @@ struct docker_logs *docker_logs_open(struct docker *d, enum docker_logs_target t
     }
     list_add_tail(&d->logs, &l->link);
     return l;
+}
+
+void docker_logs_hold(struct docker_logs *l, bool hold)
+{
+    if (!l || l->closed)
+        return;
+    l->held = hold;
+    request_hold(l->req, hold);
 }
 
 void docker_logs_close(struct docker_logs *l)

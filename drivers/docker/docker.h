@@ -164,5 +164,10 @@ typedef void (*docker_logs_data_cb)(enum docker_stream_kind kind, const char *da
 struct docker_logs *docker_logs_open(struct docker *d, enum docker_logs_target target,
                                      const char *id, const struct docker_logs_opts *opts,
                                      docker_logs_data_cb on_data, docker_cb on_end, void *userdata);
+/* Holds the output (hold true: on_data is not called until released; the transfer pauses
+ * once 256 KiB wait, so a slow consumer bounds what is buffered) or releases it (what waited
+ * comes from the loop soon after, never from inside this call). On a stream that ended while
+ * held, on_end comes after the rest of the data once released. Accepts NULL. */
+void docker_logs_hold(struct docker_logs *l, bool hold);
 /* Stops the logs; no callback after this. Accepts NULL; may be called from its callbacks. */
 void docker_logs_close(struct docker_logs *l);

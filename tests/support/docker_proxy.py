@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """A counting proxy between the agent and dockerd, on a second unix socket.
 
-    docker_proxy.py LISTEN_SOCKET LOG_FILE [UPSTREAM_SOCKET]
+    docker_proxy.py LISTEN_SOCKET LOG_FILE [UPSTREAM_SOCKET] [--timestamps]
 
-Every HTTP request that passes is appended to LOG_FILE as one line "METHOD PATH", flushed at
-once, so a test can count the mutating calls (POST, PUT, DELETE) the agent sent. Responses,
+Every HTTP request that passes is appended to LOG_FILE as one line "METHOD PATH" (with
+--timestamps "UNIX_TIME METHOD PATH", the time its head arrived), flushed at once, so a test can count the mutating calls (POST, PUT, DELETE) the agent sent. Responses,
 streams included, are forwarded byte for byte. Requests are parsed only as far as needed to
 find where one ends (Content-Length or chunked body)."""
 
@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 UPSTREAM = "/var/run/docker.sock"
 MAX_HEADER = 64 * 1024
@@ -61,7 +62,7 @@ class Reader:
         return out
 
 
-def handle(client, log, lock, upstream_path):
+def handle(client, log, lock, upstream_path, stamps=False):
     upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         upstream.connect(upstream_path)
@@ -76,7 +77,8 @@ def handle(client, log, lock, upstream_path):
             line = head.split(b"\r\n", 1)[0].decode("latin-1")
             method, path = (line.split(" ") + ["", ""])[:2]
             with lock:
-                log.write(f"{method} {path}\n")
+                log.write(f"{time.time():.6f} {method} {path}\n" if stamps else
+                          f"{method} {path}\n")
                 log.flush()
             upstream.sendall(head)
             headers = {}
@@ -106,8 +108,10 @@ def handle(client, log, lock, upstream_path):
 
 
 def main():
-    listen_path, log_path = sys.argv[1], sys.argv[2]
-    upstream_path = sys.argv[3] if len(sys.argv) > 3 else UPSTREAM
+    args = [a for a in sys.argv[1:] if a != "--timestamps"]
+    stamps = len(args) != len(sys.argv) - 1
+    listen_path, log_path = args[0], args[1]
+    upstream_path = args[2] if len(args) > 2 else UPSTREAM
     try:
         os.unlink(listen_path)
     except FileNotFoundError:
@@ -119,7 +123,7 @@ def main():
     lock = threading.Lock()
     while True:
         client, _ = srv.accept()
-        threading.Thread(target=handle, args=(client, log, lock, upstream_path),
+        threading.Thread(target=handle, args=(client, log, lock, upstream_path, stamps),
                          daemon=True).start()
 
 

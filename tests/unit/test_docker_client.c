@@ -788,6 +788,40 @@ static void test_logs(void **state)
     fake_stop(f);
 }
 
+/* docker_logs_hold: while held nothing is delivered, not even the end of a stream that
+ * finished meanwhile; released, everything comes, in order, then the end. */
+static void test_logs_hold(void **state)
+{
+    struct fake *f = fake_start("1.41", h_logs);
+    struct docker *d = client(f, NULL);
+    struct logs_log l = {.log = BUF_INIT(1 << 20)};
+    struct docker_logs_opts o = {.tail = 10, .timestamps = true};
+    struct docker_logs *dl =
+        docker_logs_open(d, DOCKER_LOGS_SERVICE, "svc", &o, lg_data, lg_end, &l);
+    assert_non_null(dl);
+    docker_logs_hold(dl, true);
+    /* The fake sends every frame and ends the stream within some 20 ms. */
+    uint64_t until = tu_now_ms() + 500;
+    while (tu_now_ms() < until) {
+        ev_run(loop, EVRUN_NOWAIT);
+        usleep(2000);
+    }
+    assert_true(fake_saw(f, "GET /v1.41/services/svc/logs?"));
+    assert_int_equal(l.log.len, 0);
+    assert_false(l.ended);
+    docker_logs_hold(dl, false);
+    assert_int_equal(l.log.len, 0); /* never from inside the call */
+    uint64_t end = tu_now_ms() + 10000;
+    while (!l.ended && tu_now_ms() < end)
+        ev_run(loop, EVRUN_ONCE);
+    assert_true(l.ended);
+    assert_int_equal(l.error, DOCKER_OK);
+    assert_string_equal(l.log.data, "stdout:out1\n|stderr:err1\n|stdout:out2\n|");
+    buf_release(&l.log);
+    docker_free(d);
+    fake_stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +835,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_hold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

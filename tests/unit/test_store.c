@@ -351,8 +351,8 @@ static void test_migration_2_from_version_1(void **state)
                               .status = STORE_COMMAND_ACCEPTED};
     assert_int_equal(store_record_command(s, &c), 0);
     store_close(s);
-    /* What migrations 4, 3 and 2 added, taken away again: the file is a version-1 store. */
-    raw_exec(f->path, "DROP TABLE stack_files;"
+    /* What migrations 5, 4, 3 and 2 added, taken away again: the file is a version-1 store. */
+    raw_exec(f->path, "DROP TABLE identity; DROP TABLE stack_files;"
                       " ALTER TABLE stacks ADD COLUMN files TEXT NOT NULL DEFAULT '{}';"
                       " ALTER TABLE swarm DROP COLUMN listen_addr;"
                       " ALTER TABLE swarm DROP COLUMN data_path_addr;"
@@ -420,7 +420,7 @@ static void test_migration_4_files_as_bytes(void **state)
     struct fixture *f = *state;
     store_close(open_ok(f->path));
     raw_exec(f->path,
-             "DROP TABLE stack_files;"
+             "DROP TABLE identity; DROP TABLE stack_files;"
              " ALTER TABLE stacks ADD COLUMN files TEXT NOT NULL DEFAULT '{}';"
              " INSERT INTO stacks (name, generation, compose, files, updated_at)"
              "  VALUES ('web', 2, CAST('services: {}' AS BLOB), '{\"pw.txt\": \"hunter2-plain\","

@@ -1,0 +1,71 @@
+/* grpc_identity: who this agent is at the Control Plane — its private key, its client
+ * certificate chain, the CA bundle it trusts for the control endpoint — and the crypto that
+ * makes one: an EC P-256 key generated on the host (written 0600 into the state dir; it never
+ * leaves the host, and is never logged), a CSR over it, the facts of a certificate (CN,
+ * validity, whether it belongs to the key).
+ *
+ * Where it lives: an enrolled identity in the store (store_get_identity: agent id, chain, CA
+ * bundle, validity, and the path of the key file); or, when control_plane.cert_file and
+ * key_file are set, in those files (provisioned by hand: never renewed by the agent).
+ *
+ * Who may call it: sources/grpc*.c (and its unit test). OpenSSL only; no gRPC here. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define GRPC_IDENTITY_PEM_MAX (64u << 10) /* a key, a chain or a bundle read from a file */
+
+struct grpc_identity {
+    char *agent_id; /* the CN of the leaf certificate */
+    char *key_pem;  /* secret: cleansed when freed */
+    char *key_file;
+    char *chain_pem;
+    char *ca_pem;                  /* the roots that sign the Control Plane's server certificates */
+    int64_t not_before, not_after; /* ms */
+    int64_t enrolled_at, renewed_at;
+    bool from_files; /* control_plane.cert_file/key_file: the agent does not renew it */
+};
+void grpc_identity_free(struct grpc_identity *id);
+
+/* A new EC P-256 key as PKCS#8 PEM (malloc'ed; cleanse with grpc_identity_free_secret). */
+int grpc_identity_keygen(char **ret_key_pem, char *err, size_t errlen);
+/* A PEM CSR signed by key_pem, subject CN=cn (the Control Plane ignores it and names us). */
+int grpc_identity_csr(const char *key_pem, const char *cn, char **ret_csr_pem, char *err,
+                      size_t errlen);
+/* Overwrites and frees a secret string. Accepts NULL. */
+void grpc_identity_free_secret(char *s);
+
+/* Writes key_pem into a new file "agent-key-<ms>.pem" in dir, mode 0600, synced (file and
+ * directory). *ret_path is the file's path (malloc'ed). */
+int grpc_identity_write_key(const char *dir, const char *key_pem, char **ret_path, char *err,
+                            size_t errlen);
+/* Removes the key files of dir that are not keep (left by a renewal cut short). */
+void grpc_identity_prune_keys(const char *dir, const char *keep);
+
+struct grpc_cert_info {
+    char cn[256];
+    int64_t not_before, not_after; /* ms */
+};
+/* The facts of the first certificate of a PEM chain. */
+int grpc_identity_cert_info(const char *chain_pem, struct grpc_cert_info *ret, char *err,
+                            size_t errlen);
+/* 0 when the leaf of chain_pem certifies the public key of key_pem; -EKEYREJECTED when not. */
+int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *err, size_t errlen);
+/* Whether pem holds at least one certificate. */
+bool grpc_identity_has_cert(const char *pem);
+
+/* Reads a whole PEM file of at most GRPC_IDENTITY_PEM_MAX bytes (malloc'ed, NUL-terminated). */
+int grpc_identity_read_file(const char *path, char **ret, char *err, size_t errlen);
+
+/* Loads the identity: from cert_file/key_file when both are given (ca_file then holds the
+ * roots; NULL: the system's), else the enrolled one of the store (-ENOENT when none). The key
+ * must belong to the certificate. err names the file or the row and the cause. */
+int grpc_identity_load(struct store *st, const char *cert_file, const char *key_file,
+                       const char *ca_file, struct grpc_identity **ret, char *err, size_t errlen);
+
+/* The time (ms) at which to renew: 2/3 of the way through the validity. */
+int64_t grpc_identity_renew_at(const struct grpc_identity *id);
