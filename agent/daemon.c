@@ -15,7 +15,9 @@
 #include "drivers/docker/docker.h"
 #include "lib/log.h"
 #include "reconciler/reconciler.h"
+#include "agent/telemetry.h"
 #include "sources/intake.h"
+#include "sources/kafka.h"
 #include "sources/local.h"
 #include "sources/source.h"
 #include "sources/tracker.h"
@@ -32,6 +34,7 @@ struct daemon {
     struct reconciler *reconciler;
     struct collector *collector;
     struct local_listener *local;
+    struct kafka *kafka; /* NULL: local mode, no brokers, or it could not start */
     struct policy_rules policy;
     ev_signal sigterm, sigint, sighup;
     ev_timer watchdog;
@@ -74,6 +77,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     log_info("received %s, stopping after the step in flight", strsignal(w->signum));
     sdnotify_send("STOPPING=1");
     d->local = local_listener_free(d->local);
+    kafka_stop_consuming(d->kafka);
     reconciler_when_idle(d->reconciler, stop_now, d);
 }
 
@@ -275,6 +279,19 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
         r = collector_start(d->collector);
     if (r < 0)
         log_errno(r, "telemetry disabled: failed to start the collector");
+    /* Kafka is not essential either: without it the stored desired state is still kept. */
+    if (kafka_wanted(cfg)) {
+        r = kafka_new(&d->sources, &d->kafka);
+        if (r == 0)
+            r = kafka_start(d->kafka);
+        if (r < 0) {
+            log_errno(r, "the Kafka channels are off");
+            d->kafka = kafka_free(d->kafka);
+        } else if (d->collector) {
+            struct telemetry_sink sink = {kafka_telemetry_emit, d->kafka};
+            collector_add_sink(d->collector, &sink);
+        }
+    }
     return 0;
 }
 
@@ -321,6 +338,7 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
     ev_timer_stop(d.loop, &d.tracker_timer);
     local_listener_free(d.local);
     collector_free(d.collector);
+    kafka_free(d.kafka); /* commits, flushes the producer: bounded by KAFKA_CLOSE_MS */
     reconciler_free(d.reconciler);
     tracker_free(d.tracker);
     docker_free(d.docker);
