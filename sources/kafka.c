@@ -239,7 +239,9 @@ int kafka_new(const struct source_ctx *ctx, struct kafka **ret)
     const char *hook = getenv("AXION_TEST_KAFKA_KILL_AFTER_STORE_COMMIT");
     if (hook && *hook) {
         k->kill_after = strtol(hook, NULL, 10);
-        log_warnx("kafka: test hook: kill -9 after the store commit of batch %ld", k->kill_after);
+        log_warnx("kafka: test hook armed: this process kills itself after the store commit of "
+                  "batch %ld",
+                  k->kill_after);
     }
     int r = check_tls(k);
     if (r == 0)
@@ -311,6 +313,7 @@ struct kafka *kafka_free(struct kafka *k)
     close_fds(k->cfd);
     close_fds(k->pfd);
     kafka_report_release(k);
+    free(k->parts);
     free(k->agent_id);
     free(k->brokers);
     free(k->commands_topic);

@@ -535,7 +535,6 @@ void kafka_consumer_close(struct kafka *k, int64_t deadline)
     k->cq = NULL;
     rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     k->rk = NULL;
-    free(k->parts);
-    k->parts = NULL;
-    k->n_parts = 0;
+    for (size_t i = 0; i < k->n_parts; i++)
+        k->parts[i].assigned = false;
 }

@@ -86,6 +86,15 @@ static void describe(struct kafka *k, char which, rd_kafka_resp_err_t err, const
                  cert, reason);
         return;
     }
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT && contains(reason, "Connect to")) {
+        snprintf(out, len, "cannot connect to a broker of kafka.brokers (%s): %s", k->brokers,
+                 reason);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+        snprintf(out, len, "the connection to a broker failed: %s", reason);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         snprintf(out, len, "no broker of kafka.brokers (%s) answers: %s", k->brokers, reason);
         return;
@@ -106,6 +115,31 @@ static void describe(struct kafka *k, char which, rd_kafka_resp_err_t err, const
     snprintf(out, len, "%s: %s", rd_kafka_err2name(err), reason);
 }
 
+/* librdkafka counts the repeats of an error inside its text ("..., 30 identical error(s)
+ * suppressed)"): without the count, a repeat reads the same and is not logged again. */
+static const char *plain_reason(const char *reason, char *buf, size_t len)
+{
+    static const char phrase[] = " identical error(s) suppressed";
+    if (!reason)
+        return "";
+    const char *at = strstr(reason, phrase);
+    if (!at)
+        return reason;
+    const char *start = at, *rest = at + strlen(phrase);
+    while (start > reason && start[-1] >= '0' && start[-1] <= '9')
+        start--;
+    if (start - reason >= 2 && start[-2] == ',' && start[-1] == ' ') {
+        start -= 2; /* "(after 0ms in state CONNECT, 30 identical error(s) suppressed)" */
+    } else if (start > reason && start[-1] == '(' && *rest == ')') {
+        start -= 1; /* "... (30 identical error(s) suppressed)" */
+        rest++;
+        if (start > reason && start[-1] == ' ')
+            start--;
+    }
+    snprintf(buf, len, "%.*s%s", (int)(start - reason), reason, rest);
+    return buf;
+}
+
 void kafka_status_error(struct kafka *k, char which, rd_kafka_resp_err_t err, const char *reason)
 {
     struct kafka_error *e = which == 'c' ? &k->cerr : &k->perr;
@@ -123,8 +157,8 @@ void kafka_status_error(struct kafka *k, char which, rd_kafka_resp_err_t err, co
         e->at = kafka_now_ms();
         return;
     }
-    char text[KAFKA_ERROR_MAX];
-    describe(k, which, err, reason ? reason : "", text, sizeof(text));
+    char text[KAFKA_ERROR_MAX], why[KAFKA_ERROR_MAX];
+    describe(k, which, err, plain_reason(reason, why, sizeof(why)), text, sizeof(text));
     e->at = kafka_now_ms();
     if (streq(e->text, text))
         return;
