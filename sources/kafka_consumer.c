@@ -259,7 +259,9 @@ static int batch_flush(struct kafka *k)
 static void batch_failed(struct kafka *k, int r)
 {
     k->store_failures++;
-    double in = k->store_failures < 8 ? 0.1 * (double)(1u << k->store_failures) : 10.0;
+    double in = k->store_failures < 7 ? 0.1 * (double)(1u << k->store_failures) : 10.0;
+    if (in > 10.0)
+        in = 10.0;
     ev_io_stop(k->ctx->loop, &k->cio);
     ev_timer_stop(k->ctx->loop, &k->cretry);
     ev_timer_set(&k->cretry, in, 0.);
