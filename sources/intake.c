@@ -589,6 +589,7 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         .home_dir = rq->home_dir,
         .agent_id = in->agent_id,
         .policy = in->check_policy ? &in->policy : NULL,
+        .no_hashes = true, /* the loop compiles the stored input again, with its hashes */
     };
     struct compose_error err = {0};
     r = compile_stack(&ci, &cr, &err);

@@ -38,7 +38,12 @@ from cpsim import protos  # noqa: E402
 pb = protos.load()
 
 
-def manifest(i, services=10):
+def manifest(i, services=10, small=False):
+    if small:  # what a service needs and no more: an image, a command, replicas
+        return "services:\n" + "".join(
+            f"  svc{s}:\n    image: registry.example/app/svc{s}:1.4.2\n"
+            f"    command: [\"serve\", \"{i}\"]\n    deploy:\n      replicas: 2\n"
+            for s in range(services))
     out = ["services:"]
     for s in range(services):
         out += [f"  svc{s}:",
@@ -57,13 +62,13 @@ def manifest(i, services=10):
     return "\n".join(out) + "\n"
 
 
-def records(n, one_stack):
+def records(n, one_stack, small):
     out = []
     for i in range(n):
         c = pb.Command(command_id=f"bench-{i}", issued_at_ms=int(time.time() * 1000))
         c.deploy.stack = "bench" if one_stack else f"bench{i}"
         c.deploy.generation = i + 1 if one_stack else 1
-        c.deploy.compose = manifest(i)
+        c.deploy.compose = manifest(i, small=small)
         c.deploy.variables.add(name="LOG_LEVEL", value="warn")
         out.append(c.SerializeToString())
     return out
@@ -159,6 +164,10 @@ def main():
     ap.add_argument("-n", "--records", type=int, default=5000)
     ap.add_argument("--one-stack", action="store_true",
                     help="one stack at generations 1..N instead of N stacks")
+    ap.add_argument("--small", action="store_true",
+                    help="10 services of an image, a command and replicas only (the default "
+                         "manifest also has environment, resources and labels)")
+    ap.add_argument("--reps", type=int, default=3, help="runs of all four (median reported)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     a = ap.parse_args()
@@ -166,45 +175,59 @@ def main():
     env = kp.load_env()
     conf = kp.client_config(env)
     brokers = env["KAFKA_BOOTSTRAP"]
-    tag = uuid.uuid4().hex[:8]
-    prefix, agent_id = f"axbench{tag}", "bench-agent"
-    topic = f"{prefix}.commands.{agent_id}"
-    kp.create_topics(conf, [topic, f"{prefix}.status", f"{prefix}.telemetry"])
-    recs = records(a.records, a.one_stack)
+    recs = records(a.records, a.one_stack, a.small)
     size = sum(len(r) for r in recs)
-    t = time.monotonic()
-    kp.produce(conf, topic, [(b"bench", r) for r in recs], deadline=600, **{"linger.ms": 20})
-    print(f"produced {a.records} records ({size / a.records:.0f} bytes each, 10 services) "
-          f"in {time.monotonic() - t:.1f}s to {topic}", flush=True)
+    modes = ("bare", "per-message", "batched", "agent")
+    runs = {m: [] for m in modes}
     work = tempfile.mkdtemp(prefix="axion-kafka-bench-")
-    results = []
     try:
-        for mode in ("bare", "per-message", "batched"):
-            results.append(run_ref(a.build, mode, brokers, topic, a.records, work))
-            print(f"  {mode}: {results[-1]['records_per_s']:.0f} records/s", flush=True)
-        results.append(run_agent(a.build, brokers, prefix, agent_id, topic, a.records, work))
-        print(f"  agent: {results[-1]['records_per_s']:.0f} records/s", flush=True)
+        for rep in range(a.reps):
+            # a topic of its own each time: the agent starts at its group's committed offset
+            tag = uuid.uuid4().hex[:8]
+            prefix, agent_id = f"axbench{tag}", "bench-agent"
+            topic = f"{prefix}.commands.{agent_id}"
+            kp.create_topics(conf, [topic, f"{prefix}.status", f"{prefix}.telemetry"])
+            t = time.monotonic()
+            kp.produce(conf, topic, [(b"bench", r) for r in recs], deadline=600,
+                       **{"linger.ms": 20})
+            print(f"run {rep + 1}: produced {a.records} records ({size / a.records:.0f} bytes "
+                  f"each) in {time.monotonic() - t:.1f}s to {topic}", flush=True)
+            rdir = tempfile.mkdtemp(prefix=f"run{rep + 1}-", dir=work)
+            for mode in modes[:3]:
+                runs[mode].append(run_ref(a.build, mode, brokers, topic, a.records, rdir))
+            runs["agent"].append(run_agent(a.build, brokers, prefix, agent_id, topic, a.records,
+                                           rdir))
+            print("  " + ", ".join(f"{m} {runs[m][-1]['records_per_s']:.0f}/s" for m in modes),
+                  flush=True)
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"work dir: {work}")
-    ceiling = results[0]["records_per_s"]
-    print(f"\n{a.records} Deploy records of 10 services ({size / a.records:.0f} bytes each), "
-          f"{'one stack' if a.one_stack else 'one stack each'}, synchronous=FULL\n")
-    print("| reader | records/s | seconds | × ceiling | transactions | peak RSS MiB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for r in results:
-        print(f"| {r['mode']} | {r['records_per_s']:.0f} | {r['seconds']:.2f} | "
-              f"{r['records_per_s'] / ceiling:.3f} | {r.get('transactions', '–')} | "
-              f"{r['peak_rss_kb'] / 1024:.1f} |")
-    agent = results[-1]
-    print(f"\nagent: {agent['seconds_from_start']:.2f}s from its start (consumer join included), "
-          f"mean RSS while ingesting {agent['mean_rss_kb_during'] / 1024:.1f} MiB")
+
+    def median(m):
+        return sorted(runs[m], key=lambda r: r["records_per_s"])[len(runs[m]) // 2]
+    ceiling = median("bare")["records_per_s"]
+    print(f"\n{a.records} Deploy records of 10 services ({size / a.records:.0f} bytes each"
+          f"{', small' if a.small else ''}), {'one stack' if a.one_stack else 'one stack each'}, "
+          f"synchronous=FULL; median of {a.reps} runs (min–max)\n")
+    print("| reader | records/s | min–max | seconds | from its start | × ceiling | "
+          "transactions | peak RSS MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for m in modes:
+        r = median(m)
+        lo = min(x["records_per_s"] for x in runs[m])
+        hi = max(x["records_per_s"] for x in runs[m])
+        print(f"| {m} | {r['records_per_s']:.0f} | {lo:.0f}–{hi:.0f} | {r['seconds']:.3f} | "
+              f"{r['seconds_from_start']:.2f} | {r['records_per_s'] / ceiling:.3f} | "
+              f"{r.get('transactions', '–')} | {r['peak_rss_kb'] / 1024:.1f} |")
+    agent = median("agent")
+    print(f"\nagent: mean RSS while ingesting {agent['mean_rss_kb_during'] / 1024:.1f} MiB; "
+          f"batched / per-message = {median('batched')['records_per_s'] / median('per-message')['records_per_s']:.2f}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"records": a.records, "bytes_each": size / a.records,
-                       "one_stack": a.one_stack, "results": results}, f, indent=2)
+            json.dump({"records": a.records, "bytes_each": size / a.records, "small": a.small,
+                       "one_stack": a.one_stack, "runs": runs}, f, indent=2)
 
 
 if __name__ == "__main__":

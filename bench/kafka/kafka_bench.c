@@ -248,10 +248,10 @@ int main(int argc, char **argv)
     const char *names[] = {"bare", "per-message", "batched"};
     double secs = first ? end - first : 0;
     printf("{\"mode\": \"%s\", \"records\": %ld, \"bytes\": %" PRIu64 ", \"seconds\": %.3f, "
-           "\"records_per_s\": %.1f, \"accepted\": %" PRIu64 ", \"transactions\": %" PRIu64
-           ", \"peak_rss_kb\": %ld, \"error\": %d}\n",
-           names[mode], seen, bytes, secs, secs > 0 ? (double)seen / secs : 0, g.accepted, g.txns,
-           peak_rss_kb(), r);
+           "\"seconds_from_start\": %.3f, \"records_per_s\": %.1f, \"accepted\": %" PRIu64
+           ", \"transactions\": %" PRIu64 ", \"peak_rss_kb\": %ld, \"error\": %d}\n",
+           names[mode], seen, bytes, secs, end - start, secs > 0 ? (double)seen / secs : 0,
+           g.accepted, g.txns, peak_rss_kb(), r);
     intake_free(g.in);
     store_close(g.st);
     return r < 0 || seen < count ? 1 : 0;

@@ -7,7 +7,7 @@
 #   bench/kafka/run.sh -n 5000
 #
 # Environment: AXION_BENCH_BUILD (build dir, default build-bench), AXION_BENCH_KAFKA_PORT
-# (first port of the broker's block, default 39092), AXION_BENCH_ENV_DIR (default
+# (first port of the broker's block, default 29192), AXION_BENCH_ENV_DIR (default
 # /tmp/axion-env-bench). No Docker is needed: the agent's Docker socket points nowhere, so
 # only the ingest is measured.
 set -euo pipefail
@@ -20,7 +20,7 @@ cmake --build "$BUILD" --target axion-agent kafka-bench >/dev/null
 PATH="$(tests/env/venv.sh)/bin:$PATH"
 export PATH
 export AXION_ENV_DIR=${AXION_BENCH_ENV_DIR:-/tmp/axion-env-bench}
-export AXION_KAFKA_PORT=${AXION_BENCH_KAFKA_PORT:-39092}
+export AXION_KAFKA_PORT=${AXION_BENCH_KAFKA_PORT:-29192}
 tests/env/kafka-up.sh
 trap 'tests/env/kafka-down.sh || true' EXIT
 python3 bench/kafka/bench.py --build "$BUILD" "$@"
