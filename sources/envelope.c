@@ -244,10 +244,11 @@ static int body(struct envelope *e, enum envelope_channel channel)
         rq->stack = *c->reconcile_now->stack ? c->reconcile_now->stack : NULL;
         return check_name(e, "reconcile_now.stack", c->reconcile_now->stack, false);
     case AXION__AGENT__V1__COMMAND__BODY_LOGS:
-        if (channel == ENVELOPE_KAFKA)
-            return refuse(e, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_UNSUPPORTED,
-                          "logs: not carried by Kafka (use the gRPC control channel)");
-        /* fall through: the channel that carries Logs handles it itself */
+        /* Not desired state: a channel that carries Logs streams them itself. */
+        return refuse(e, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_UNSUPPORTED, "%s",
+                      channel == ENVELOPE_KAFKA
+                          ? "logs: not carried by Kafka (use the gRPC control channel)"
+                          : "logs: not an intake request (the channel streams logs itself)");
     case AXION__AGENT__V1__COMMAND__BODY__NOT_SET:
         if (e->kind)
             return refuse(e, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_UNSUPPORTED,

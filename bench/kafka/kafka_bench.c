@@ -97,8 +97,7 @@ static int handle(struct ingest *g, const rd_kafka_message_t *m)
         if (res.outcome == INTAKE_ACCEPTED)
             g->accepted++;
         else if (g->accepted == 0 && res.outcome == INTAKE_REJECTED)
-            fprintf(stderr, "kafka-bench: record %" PRId64 " rejected: %s\n", m->offset,
-                    res.error);
+            fprintf(stderr, "kafka-bench: record %" PRId64 " rejected: %s\n", m->offset, res.error);
     } else {
         fprintf(stderr, "kafka-bench: intake: %s\n", res.error);
     }
@@ -132,9 +131,9 @@ static int flush(struct ingest *g, rd_kafka_message_t **batch, size_t n, enum mo
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"brokers", required_argument, NULL, 'b'}, {"topic", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'},   {"mode", required_argument, NULL, 'm'},
-        {"dir", required_argument, NULL, 'd'},     {"batch", required_argument, NULL, 'B'},
+        {"brokers", required_argument, NULL, 'b'},  {"topic", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},    {"mode", required_argument, NULL, 'm'},
+        {"dir", required_argument, NULL, 'd'},      {"batch", required_argument, NULL, 'B'},
         {"agent-id", required_argument, NULL, 'a'}, {0},
     };
     const char *brokers = NULL, *topic = NULL, *dir = NULL, *agent_id = "bench";
