@@ -58,3 +58,4 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv);
 int cli_top(struct cli_ctx *ctx, int argc, char **argv);
 int cli_encode(struct cli_ctx *ctx, int argc, char **argv);
 int cli_decode(struct cli_ctx *ctx, int argc, char **argv);
+int cli_swarm(struct cli_ctx *ctx, int argc, char **argv);

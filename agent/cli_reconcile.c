@@ -15,20 +15,53 @@
 #include "reconciler/reconciler.h"
 #include "store/store.h"
 
-/* The pass's plan, as text or JSON, on stdout. */
+/* The membership step's plan as a line of text: "~ swarm: join ... (the node is in no swarm)"
+ * for a change, "! swarm: blocked: ..." when it cannot go on; nothing when as wanted. */
+static void print_membership_text(const struct reconciler_result *res)
+{
+    const struct membership_plan *ms = &res->membership;
+    if (ms->action == MEMBERSHIP_WAIT)
+        printf("~ swarm: %s (waiting: %s)\n", ms->what, ms->why);
+    else if (membership_pending(ms))
+        printf("~ swarm: %s (%s)\n", ms->what, ms->why);
+    else if (ms->action == MEMBERSHIP_BLOCKED)
+        printf("! swarm: blocked: %s\n", ms->why);
+    if (*res->membership_error)
+        printf("! swarm: %s\n", res->membership_error);
+}
+
+/* The pass's plan, as text or JSON, on stdout: the membership first, then the stacks'. */
 static int print_plan(const struct reconciler_result *res, bool json)
 {
-    if (res->pending) {
-        printf("Pending: %s; no services can be managed here.\n", res->pending);
-        return 0;
-    }
+    bool ms_pending = membership_pending(&res->membership);
     if (json) {
         json_t *j = plan_to_json(&res->plan);
-        int r = j ? json_dumpf(j, stdout, JSON_INDENT(2)) : -1;
+        json_t *ms = membership_plan_to_json(&res->membership);
+        int r = -1;
+        if (j && ms) {
+            if (ms_pending) {
+                json_int_t n = json_integer_value(json_object_get(j, "changes"));
+                json_object_set_new(j, "in_sync", json_false());
+                json_object_set_new(j, "changes", json_integer(n + 1));
+            }
+            if (*res->membership_error)
+                json_object_set_new(ms, "error", json_string(res->membership_error));
+            json_object_set_new(j, "membership", ms);
+            ms = NULL;
+            if (res->pending)
+                json_object_set_new(j, "pending", json_string(res->pending));
+            r = json_dumpf(j, stdout, JSON_INDENT(2));
+        }
+        json_decref(ms);
         json_decref(j);
         if (r < 0)
             return -ENOMEM;
         putchar('\n');
+        return 0;
+    }
+    print_membership_text(res);
+    if (res->pending) {
+        printf("Pending: %s; no services can be managed here.\n", res->pending);
         return 0;
     }
     struct buf text = BUF_INIT(64u << 20);
@@ -66,7 +99,9 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
                    "Runs one reconcile pass here (no daemon needed): loads desired state from\n"
                    "the store, reads the Swarm, computes the plan and applies it. With --dry-run\n"
                    "it prints the plan (+ create, ~ update with the changed fields and whether\n"
-                   "it rolls tasks or is in place, - remove) and changes nothing.\n\n"
+                   "it rolls tasks or is in place, - remove) and changes nothing. The node's\n"
+                   "swarm membership comes first (~ swarm: init, join, leave; ! swarm: what\n"
+                   "blocks it); a join token is never shown.\n\n"
                    "Exit status: 0 in sync, 2 changes pending (or failed to apply), 1 error.\n");
             return 0;
         default:
@@ -118,8 +153,11 @@ int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv)
         reconciler_result_release(&res);
         goto out;
     }
-    /* Changes planned (dry run) or left failing (a real pass); none while pending. */
+    /* Changes planned (dry run) or left failing (a real pass); none while pending, but the
+     * membership's. */
     size_t changes = res.pending ? 0 : res.dry_run ? plan_changes(&res.plan) : res.failed;
+    if (res.dry_run ? membership_pending(&res.membership) : *res.membership_error != '\0')
+        changes++;
     reconciler_result_release(&res);
     rc = changes ? 2 : 0;
 out:

@@ -170,6 +170,8 @@ static void on_pass(const struct reconciler_pass_report *rep, void *userdata)
         /* Nothing changed: a reconcile-now is still answered. */
         tracker_on_pass(d->tracker, rep->started_at, NULL, 0);
     }
+    tracker_on_membership(d->tracker, rep->started_at, rep->membership, rep->membership_error,
+                          rep->membership_revision);
     tracker_rearm(d);
     for (size_t i = 0; i < d->n_observers; i++)
         d->observers[i].fn(rep, d->observers[i].userdata);

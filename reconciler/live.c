@@ -30,6 +30,10 @@ struct live_state *live_state_free(struct live_state *st)
         return NULL;
     live_state_trim(st);
     free(st->node_id);
+    free(st->swarm_state);
+    free(st->swarm_error);
+    free(st->node_addr);
+    json_decref(st->remote_managers);
     for (int i = 0; i < _LIVE_MAX; i++)
         free(st->raw[i]);
     free(st);
@@ -141,7 +145,8 @@ static bool same_items(const char *a, size_t alen, const char *b, size_t blen)
 bool live_same(const struct live_state *a, const struct live_state *b)
 {
     if (a->swarm_active != b->swarm_active || a->is_manager != b->is_manager ||
-        !streq(a->node_id ? a->node_id : "", b->node_id ? b->node_id : ""))
+        !streq(a->node_id ? a->node_id : "", b->node_id ? b->node_id : "") ||
+        !streq(a->swarm_state ? a->swarm_state : "", b->swarm_state ? b->swarm_state : ""))
         return false;
     for (int i = 0; i < _LIVE_MAX; i++) {
         if (!a->raw[i] != !b->raw[i])
@@ -330,6 +335,17 @@ static void on_info(struct docker_result *res, void *userdata)
         ob->st->swarm_active && json_is_true(json_object_get(swarm, "ControlAvailable"));
     if (node && *node && !(ob->st->node_id = strdup(node)))
         ob->err = -ENOMEM;
+    const char *error = json_string_value(json_object_get(swarm, "Error"));
+    const char *addr = json_string_value(json_object_get(swarm, "NodeAddr"));
+    if (!(ob->st->swarm_state = strdup(state ? state : "")) ||
+        !(ob->st->swarm_error = strdup(error ? error : "")) ||
+        !(ob->st->node_addr = strdup(addr ? addr : "")))
+        ob->err = -ENOMEM;
+    json_t *rm = json_object_get(swarm, "RemoteManagers");
+    if (json_is_array(rm))
+        ob->st->remote_managers = json_incref(rm);
+    ob->st->managers = json_integer_value(json_object_get(swarm, "Managers"));
+    ob->st->nodes = json_integer_value(json_object_get(swarm, "Nodes"));
     if (!ob->st->is_manager || ob->err) {
         /* Only a manager can list services: a worker has nothing more to read. */
         observe_done(ob);

@@ -19,6 +19,12 @@ struct live_state {
     bool swarm_active;
     bool is_manager;
     char *node_id;
+    /* The node's membership as GET /info says (Swarm.*): */
+    char *swarm_state;       /* LocalNodeState: inactive, pending, active, error, locked */
+    char *swarm_error;       /* Error, "" when none */
+    char *node_addr;         /* NodeAddr, "" when none */
+    json_t *remote_managers; /* RemoteManagers: [{NodeID, Addr}] (owned), NULL when none */
+    int64_t managers, nodes; /* Managers, Nodes (a manager's counts; else 0) */
     /* The lists' answers as received (owned; NULL when not read: not a manager). */
     char *raw[_LIVE_MAX];
     size_t raw_len[_LIVE_MAX];
@@ -46,7 +52,8 @@ struct live_state *live_state_free(struct live_state *st);
 int live_parse(struct live_state *st, char *err, size_t errlen);
 /* Frees what live_parse() built, keeping what live_same() compares. */
 void live_state_trim(struct live_state *st);
-/* Whether two observations saw the same Swarm: the same membership and byte-identical lists. */
+/* Whether two observations saw the same Swarm: the same membership (state, role, node) and the
+ * same lists. */
 bool live_same(const struct live_state *a, const struct live_state *b);
 
 /* Convenience lookups on a parsed observation. */

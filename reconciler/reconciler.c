@@ -14,6 +14,7 @@
 #include "reconciler/apply.h"
 #include "reconciler/desired.h"
 #include "reconciler/live.h"
+#include "reconciler/swarm.h"
 
 #define DEBOUNCE_S         0.15 /* Docker events and wake-ups within this window make one pass */
 #define CONVERGE_WATCH_S   1.0  /* re-check period while something is settling */
@@ -44,6 +45,9 @@ struct pass {
     int error;                               /* the pass failed: negative errno (r->err says why) */
     struct reconciler_stack_report *reports; /* owned strings */
     size_t n_reports, cap_reports;
+    struct membership_plan ms; /* the membership step's plan (reconciler/swarm.h) */
+    bool ms_done;              /* its call was made: the Swarm was observed again */
+    bool ms_watch;             /* a membership change is under way: look again soon */
 };
 
 struct idle_waiter {
@@ -70,6 +74,7 @@ struct reconciler {
 
     /* Kept across passes. */
     struct desired_state desired; /* the compiled stacks (desired.h) */
+    struct swarm_step *swarm;     /* the membership step and what it keeps (swarm.h) */
     uint64_t desired_seen;        /* desired.version the last pass planned with */
     struct live_state *last_live; /* the last observation (unparsed), to compare with */
     bool last_clean;              /* the last full pass planned no change */
@@ -200,7 +205,7 @@ static void schedule_retry(struct reconciler *r)
 {
     if (r->once)
         return;
-    int64_t soonest = 0;
+    int64_t soonest = swarm_step_retry_at(r->swarm);
     for (size_t i = 0; i < r->n_retries; i++)
         if (!soonest || r->retries[i].not_before < soonest)
             soonest = r->retries[i].not_before;
@@ -506,9 +511,15 @@ static void pass_finish(struct reconciler *r)
         r->quiet = 0;
         r->last_live = live_state_free(r->last_live);
     }
+    if (p && p->ms_watch && !r->once)
+        watch = true;
     if (p && r->once && r->result_out) {
         r->result_out->plan = p->plan;
         p->plan = (struct plan){0};
+        r->result_out->membership = p->ms;
+        if (p->ms_done)
+            snprintf(r->result_out->membership_error, sizeof(r->result_out->membership_error), "%s",
+                     swarm_step_last_failure(r->swarm));
     }
     if (p && !r->once && r->observer) {
         /* Reports whose strings could not be copied are left out. */
@@ -527,6 +538,10 @@ static void pass_finish(struct reconciler *r)
             .swarm_active = lv && lv->swarm_active,
             .is_manager = lv && lv->is_manager,
             .node_id = lv ? lv->node_id : NULL,
+            .swarm_state = lv && lv->swarm_state ? lv->swarm_state : "",
+            .membership = swarm_step_state(r->swarm),
+            .membership_error = swarm_step_error(r->swarm),
+            .membership_revision = swarm_step_revision(r->swarm),
             .started_at = p->started_at,
             .finished_at = now_ms(),
             .unchanged = p->complete && p->same && n == 0 && !p->error,
@@ -760,6 +775,61 @@ static void plan_and_apply(struct reconciler *r, struct pass *p)
     }
 }
 
+/* A stack marked removed on a node in no swarm: nothing of it can be left to remove (a forced
+ * leave removed its objects, or took them with the swarm). */
+static void forget_stack(struct reconciler *r, const struct desired_stack *s)
+{
+    int e = store_delete_stack(r->store, s->name, s->generation);
+    if (e == 0)
+        event(r, LOG_LEVEL_INFO, s->name, NULL,
+              "stack %s removed: the node is in no swarm, so none of its objects is left", s->name);
+    else if (e != -ENOENT && e != -ESTALE)
+        log_warnx("failed to forget stack %s: %s", s->name, store_errmsg(r->store));
+    if (e == 0 || e == -ENOENT)
+        set_status(r, s->name, STORE_STATE_REMOVED, "", NULL);
+}
+
+static void on_live(int e, struct live_state *live, const char *err, void *userdata);
+
+static void on_membership_done(void *userdata)
+{
+    struct reconciler *r = userdata;
+    struct pass *p = r->pass;
+    /* The membership changed (or not): look at the node again before the stacks. */
+    p->live = live_state_free(p->live);
+    int e = live_observe(r->docker, on_live, r);
+    if (e < 0) {
+        pass_error(r, e, "cannot read the Swarm's state: %s", strerror(-e));
+        pass_finish(r);
+    }
+}
+
+/* The membership step, first in every pass (reconciler/swarm.h): plans, and makes its call when
+ * one is due (true: the pass goes on in on_membership_done), else reports. */
+static bool membership(struct reconciler *r, struct pass *p)
+{
+    if (r->only_stack)
+        return false; /* one stack's pass (reconcile --stack): the membership is not its own */
+    size_t held = 0, removing = 0;
+    for (size_t i = 0; i < r->desired.n_stacks; i++)
+        r->desired.stacks[i].removed ? removing++ : held++;
+    int64_t now = now_ms();
+    swarm_step_plan(r->swarm, p->live, held, removing, now, &p->ms);
+    if (!p->ms_done && swarm_step_due(r->swarm, &p->ms, now)) {
+        int e = swarm_step_apply(r->swarm, &p->ms, on_membership_done, r);
+        if (e == 0) {
+            p->ms_done = true;
+            p->ms_watch = true;
+            return true;
+        }
+        log_warnx("cannot make the swarm's call: %s", strerror(-e));
+    }
+    swarm_step_report(r->swarm, &p->ms, p->live);
+    if (p->ms.action == MEMBERSHIP_WAIT)
+        p->ms_watch = true;
+    return false;
+}
+
 static void on_live(int e, struct live_state *live, const char *err, void *userdata)
 {
     struct reconciler *r = userdata;
@@ -777,12 +847,19 @@ static void on_live(int e, struct live_state *live, const char *err, void *userd
     p->live = live;
     p->same =
         r->desired.version == r->desired_seen && r->last_live && live_same(r->last_live, live);
+    if (membership(r, p))
+        return; /* its call is under way: the pass goes on when it ended */
 
     if (!live->is_manager) {
         const char *why = live->swarm_active ? "node is not a manager" : "node is not in a swarm";
-        for (size_t i = 0; i < r->desired.n_stacks; i++)
-            if (!r->desired.stacks[i].removed)
-                set_status(r, r->desired.stacks[i].name, STORE_STATE_PENDING, why, NULL);
+        bool no_swarm = live->swarm_state && streq(live->swarm_state, "inactive");
+        for (size_t i = 0; i < r->desired.n_stacks; i++) {
+            const struct desired_stack *s = &r->desired.stacks[i];
+            if (!s->removed)
+                set_status(r, s->name, STORE_STATE_PENDING, why, NULL);
+            else if (no_swarm && !r->opts.dry_run)
+                forget_stack(r, s);
+        }
         if (r->once && r->result_out)
             r->result_out->pending = why;
         r->progressing = false;
@@ -827,6 +904,12 @@ static void pass_start(struct reconciler *r)
     if (r->desired.compiles != compiles)
         log_debug("reconcile: %llu stacks compiled",
                   (unsigned long long)(r->desired.compiles - compiles));
+    e = swarm_step_load(r->swarm, err, sizeof(err));
+    if (e < 0) {
+        pass_error(r, e, "cannot load the wanted swarm membership: %s", err);
+        pass_finish(r);
+        return;
+    }
     e = live_observe(r->docker, on_live, r);
     if (e < 0) {
         pass_error(r, e, "cannot read the Swarm's state: %s", strerror(-e));
@@ -860,6 +943,10 @@ int reconciler_new(struct ev_loop *loop, struct store *store, struct docker *doc
     }
     r->opts.agent_id = r->agent_id;
     r->opts.only_stack = r->only_stack;
+    if (swarm_step_new(store, docker, opts->dry_run, &r->swarm) < 0) {
+        reconciler_free(r);
+        return -ENOMEM;
+    }
     if (!r->opts.concurrency)
         r->opts.concurrency = 4;
     ev_timer_init(&r->kick, on_kick, 0., 0.);
@@ -881,6 +968,7 @@ struct reconciler *reconciler_free(struct reconciler *r)
     docker_events_close(r->events);
     pass_free(r->pass);
     desired_release(&r->desired);
+    swarm_step_free(r->swarm);
     live_state_free(r->last_live);
     for (size_t i = 0; i < r->n_retries; i++) {
         free(r->retries[i].name);

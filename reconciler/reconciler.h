@@ -1,6 +1,8 @@
 /* reconciler: the loop. A pass brings the desired state up to date with the store (compiling
  * only the stacks whose input changed, desired.h), observes the live Swarm, computes the plan,
- * applies it, and records what happened (applies, events, stack status).
+ * applies it, and records what happened (applies, events, stack status). A pass starts with
+ * the node's Swarm membership (reconciler/swarm.h): init, join or leave when the wanted
+ * membership says so, then the stacks.
  *
  * Triggers only mark work and schedule a pass: a desired-state change (reconciler_trigger),
  * Docker events (debounced), a periodic resync, retry timers (per-object backoff), and a full
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "drivers/docker/docker.h"
+#include "reconciler/membership.h"
 #include "reconciler/plan.h"
 #include "compose/policy.h"
 #include "store/store.h"
@@ -66,6 +69,16 @@ struct reconciler_pass_report {
     /* The node as the pass read it (GET /info); swarm_known false when it could not. */
     bool swarm_known, swarm_active, is_manager;
     const char *node_id; /* NULL when unknown */
+    /* Membership as the pass left it (reconciler/swarm.h): the Engine's LocalNodeState ("" when
+     * unknown); the loop's verdict ("converged", "unmanaged", "joining", "initializing",
+     * "leaving", "cancelling", "waiting", "retrying", "blocked"; "" before the first) and its
+     * error ("" when none); the revision of the wanted membership it is about (0: never told).
+     * A pass that made a membership call observed the node again after it: the fields above
+     * say what the node is after the call. */
+    const char *swarm_state;
+    const char *membership;
+    const char *membership_error;
+    int64_t membership_revision;
 };
 typedef void (*reconciler_observer)(const struct reconciler_pass_report *rep, void *userdata);
 /* One observer (NULL: none); the daemon fans it out. */
@@ -73,7 +86,12 @@ void reconciler_set_observer(struct reconciler *r, reconciler_observer fn, void 
 
 /* What one pass of reconciler_run_once() found. */
 struct reconciler_result {
-    struct plan plan;    /* the plan of the pass (owned) */
+    struct plan plan; /* the plan of the pass (owned) */
+    /* The membership step's plan (reconciler/membership.h), made before the stacks'; after a
+     * membership call (not in a dry run) the plan for the node as the call left it, and the
+     * call's failure ("" when none). */
+    struct membership_plan membership;
+    char membership_error[1024];
     const char *pending; /* NULL, or why nothing can be managed on this node (a static text) */
     bool dry_run;        /* the plan was only computed */
     size_t failed;       /* steps that failed to apply (not in a dry run) */

@@ -191,20 +191,47 @@ static int target(struct envelope *e, enum intake_kind kind, const char *what, c
     return check_name(e, field, service, false);
 }
 
-static const char *body_name(int kind)
+/* Swarm membership: the intake checks the addresses, the token and the pools itself
+ * (sources/intake_swarm.c); here only what the wire form needs. */
+static int swarm(struct envelope *e, const Axion__Agent__V1__Command *c)
 {
-    switch (kind) {
-    case AXION__AGENT__V1__COMMAND__BODY_LOGS:
-        return "logs";
-    case AXION__AGENT__V1__COMMAND__BODY_SWARM_INIT:
-        return "swarm_init";
-    case AXION__AGENT__V1__COMMAND__BODY_SWARM_JOIN:
-        return "swarm_join";
-    case AXION__AGENT__V1__COMMAND__BODY_SWARM_LEAVE:
-        return "swarm_leave";
-    default:
-        return "?";
+    struct intake_request *rq = &e->rq;
+    struct intake_swarm *sw = &rq->swarm;
+    if (c->body_case == AXION__AGENT__V1__COMMAND__BODY_SWARM_INIT) {
+        const Axion__Agent__V1__SwarmInit *in = c->swarm_init;
+        rq->kind = INTAKE_SWARM_INIT;
+        sw->advertise_addr = in->advertise_addr;
+        sw->listen_addr = in->listen_addr;
+        sw->data_path_addr = in->data_path_addr;
+        sw->default_addr_pools = (const char *const *)in->default_addr_pools;
+        sw->n_default_addr_pools = in->n_default_addr_pools;
+        sw->subnet_size = in->subnet_size;
+        sw->data_path_port = in->data_path_port;
+    } else if (c->body_case == AXION__AGENT__V1__COMMAND__BODY_SWARM_JOIN) {
+        const Axion__Agent__V1__SwarmJoin *j = c->swarm_join;
+        rq->kind = INTAKE_SWARM_JOIN;
+        sw->remote_addrs = (const char *const *)j->remote_addrs;
+        sw->n_remote_addrs = j->n_remote_addrs;
+        sw->join_token = j->join_token;
+        sw->advertise_addr = j->advertise_addr;
+        sw->listen_addr = j->listen_addr;
+        sw->data_path_addr = j->data_path_addr;
+        switch (j->role) {
+        case AXION__AGENT__V1__SWARM_ROLE__SWARM_ROLE_WORKER:
+            sw->role = STORE_SWARM_WORKER;
+            break;
+        case AXION__AGENT__V1__SWARM_ROLE__SWARM_ROLE_MANAGER:
+            sw->role = STORE_SWARM_MANAGER;
+            break;
+        default:
+            return refuse(e, MALFORMED, "swarm_join.role: expected WORKER or MANAGER, got %d",
+                          (int)j->role);
+        }
+    } else {
+        rq->kind = INTAKE_SWARM_LEAVE;
+        sw->force = c->swarm_leave->force;
     }
+    return 0;
 }
 
 static int body(struct envelope *e, enum envelope_channel channel)
@@ -249,6 +276,10 @@ static int body(struct envelope *e, enum envelope_channel channel)
                       channel == ENVELOPE_KAFKA
                           ? "logs: not carried by Kafka (use the gRPC control channel)"
                           : "logs: not an intake request (the channel streams logs itself)");
+    case AXION__AGENT__V1__COMMAND__BODY_SWARM_INIT:
+    case AXION__AGENT__V1__COMMAND__BODY_SWARM_JOIN:
+    case AXION__AGENT__V1__COMMAND__BODY_SWARM_LEAVE:
+        return swarm(e, c);
     case AXION__AGENT__V1__COMMAND__BODY__NOT_SET:
         if (e->kind)
             return refuse(e, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_UNSUPPORTED,
@@ -256,8 +287,7 @@ static int body(struct envelope *e, enum envelope_channel channel)
         return refuse(e, MALFORMED, "no command in the envelope (no body is set)");
     default:
         return refuse(e, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_UNSUPPORTED,
-                      "%s: not supported by this agent%s", body_name(c->body_case),
-                      channel == ENVELOPE_KAFKA ? " over Kafka" : "");
+                      "command kind %d: not supported by this agent", (int)c->body_case);
     }
 }
 
@@ -346,6 +376,12 @@ Axion__Agent__V1__CommandKind envelope_kind_of(enum intake_kind kind)
         return AXION__AGENT__V1__COMMAND_KIND__COMMAND_KIND_RESTART;
     case INTAKE_RECONCILE_NOW:
         return AXION__AGENT__V1__COMMAND_KIND__COMMAND_KIND_RECONCILE_NOW;
+    case INTAKE_SWARM_INIT:
+        return AXION__AGENT__V1__COMMAND_KIND__COMMAND_KIND_SWARM_INIT;
+    case INTAKE_SWARM_JOIN:
+        return AXION__AGENT__V1__COMMAND_KIND__COMMAND_KIND_SWARM_JOIN;
+    case INTAKE_SWARM_LEAVE:
+        return AXION__AGENT__V1__COMMAND_KIND__COMMAND_KIND_SWARM_LEAVE;
     default:
         return AXION__AGENT__V1__COMMAND_KIND__COMMAND_KIND_UNSPECIFIED;
     }
@@ -374,11 +410,10 @@ Axion__Agent__V1__Outcome envelope_outcome_of_status(enum store_command_status s
     }
 }
 
+/* A rejection's ErrorCode (one without a cause is the request's own: MALFORMED). */
 static Axion__Agent__V1__ErrorCode code_of_cause(enum intake_cause cause)
 {
     switch (cause) {
-    case INTAKE_CAUSE_NONE:
-        return AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_UNSPECIFIED;
     case INTAKE_CAUSE_LIMIT:
         return AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_LIMIT;
     case INTAKE_CAUSE_MANIFEST:
@@ -390,6 +425,12 @@ static Axion__Agent__V1__ErrorCode code_of_cause(enum intake_cause cause)
     default:
         return MALFORMED;
     }
+}
+
+/* Whether a result's generation means one (deploy, remove), not a membership revision. */
+static bool has_generation(enum intake_kind kind)
+{
+    return kind == INTAKE_DEPLOY || kind == INTAKE_REMOVE;
 }
 
 static const char *service_of(const struct envelope *e)
@@ -411,7 +452,8 @@ void envelope_result_from_intake(const struct envelope *e, const struct intake_r
     switch (res->outcome) {
     case INTAKE_ACCEPTED:
         r->outcome = AXION__AGENT__V1__OUTCOME__OUTCOME_ACCEPTED;
-        r->generation = res->generation > 0 ? (uint64_t)res->generation : r->generation;
+        if (has_generation(e->rq.kind) && res->generation > 0)
+            r->generation = (uint64_t)res->generation;
         break;
     case INTAKE_DUPLICATE:
         r->outcome = AXION__AGENT__V1__OUTCOME__OUTCOME_DUPLICATE;
@@ -439,7 +481,7 @@ void envelope_result_from_final(const struct tracker_final *f, int64_t now,
     r->command_id = (char *)f->command_id;
     r->kind = envelope_kind_of(f->kind);
     r->stack = (char *)(f->stack ? f->stack : "");
-    r->generation = f->generation > 0 ? (uint64_t)f->generation : 0;
+    r->generation = has_generation(f->kind) && f->generation > 0 ? (uint64_t)f->generation : 0;
     r->finished_at_ms = now;
     switch (f->result) {
     case TRACKER_DONE:

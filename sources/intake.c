@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "sources/intake_swarm.h"
 
 struct intake {
     struct store *store;
@@ -25,6 +26,9 @@ static const char *const kinds[_INTAKE_KIND_MAX] = {
     [INTAKE_START] = "start",
     [INTAKE_RESTART] = "restart",
     [INTAKE_RECONCILE_NOW] = "reconcile-now",
+    [INTAKE_SWARM_INIT] = "swarm-init",
+    [INTAKE_SWARM_JOIN] = "swarm-join",
+    [INTAKE_SWARM_LEAVE] = "swarm-leave",
 };
 
 static const char *const outcomes[_INTAKE_OUTCOME_MAX] = {
@@ -180,6 +184,8 @@ static int check_request(const struct intake_request *rq, struct intake_result *
     const char *kind = intake_kind_to_string(rq->kind);
     if (!kind)
         return reject(res, "unknown request kind %d", (int)rq->kind);
+    if (intake_swarm_kind(rq->kind))
+        return 0; /* intake_swarm_submit() checks its own */
     if (rq->kind != INTAKE_RECONCILE_NOW || !empty(rq->stack))
         if (!name_ok(rq->stack))
             return reject(res, "%s: %s", kind,
@@ -814,6 +820,11 @@ static int handle(struct intake *in, const struct intake_request *rq, struct int
         case INTAKE_START:
         case INTAKE_RESTART:
             r = override(in, rq, res);
+            break;
+        case INTAKE_SWARM_INIT:
+        case INTAKE_SWARM_JOIN:
+        case INTAKE_SWARM_LEAVE:
+            r = intake_swarm_submit(in->store, rq, res);
             break;
         default: /* reconcile-now: nothing to write, the caller wakes the loop */
             break;

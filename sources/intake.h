@@ -36,6 +36,10 @@
 #define INTAKE_VARS_MAX     4096u      /* variables of one deploy (each of vars and env) */
 #define INTAKE_REPLICAS_MAX 100000
 #define INTAKE_ERROR_MAX    2048u
+/* swarm-init, swarm-join (docs/PROTOCOL.md, Limits) */
+#define INTAKE_SWARM_ADDR_MAX  255u /* bytes of one address, pool or the source */
+#define INTAKE_SWARM_ADDRS_MAX 16u  /* remote addresses of a join; default address pools */
+#define INTAKE_SWARM_TOKEN_MAX 512u /* bytes of a join token */
 
 enum intake_kind {
     INTAKE_DEPLOY,        /* a manifest as the stack's next (or given) generation */
@@ -45,11 +49,16 @@ enum intake_kind {
     INTAKE_START,         /* undo stop */
     INTAKE_RESTART,       /* bump restart_nonce (TaskTemplate.ForceUpdate) */
     INTAKE_RECONCILE_NOW, /* no desired-state change: the caller wakes the loop */
-    /* swarm membership (init, join, leave) comes here in a later issue */
+    /* Swarm membership (sources/intake_swarm.c): the node's wanted membership, which the loop
+     * converges before the stacks. */
+    INTAKE_SWARM_INIT,  /* manager of a swarm of its own (docker swarm init) */
+    INTAKE_SWARM_JOIN,  /* worker or manager of the swarm at remote_addrs (docker swarm join) */
+    INTAKE_SWARM_LEAVE, /* in no swarm; refused while the node holds stacks, unless forced */
     _INTAKE_KIND_MAX,
 };
-/* "deploy", "remove", "scale", "stop", "start", "restart", "reconcile-now"; NULL when
- * unknown. The commands table records kinds by these names. */
+/* "deploy", "remove", "scale", "stop", "start", "restart", "reconcile-now", "swarm-init",
+ * "swarm-join", "swarm-leave"; NULL when unknown. The commands table records kinds by these
+ * names. */
 const char *intake_kind_to_string(enum intake_kind kind);
 
 enum intake_outcome {
@@ -103,6 +112,24 @@ struct intake_request {
 
     const struct intake_position *position; /* NULL: none */
 
+    /* swarm-init, swarm-join, swarm-leave: the fields of SwarmInit, SwarmJoin and SwarmLeave
+     * (proto/axion/agent/v1/commands.proto); NULL or "" and 0 are "not given" (the Engine's
+     * default). A field the kind does not take is refused. stack and service stay NULL. */
+    struct intake_swarm {
+        const char *advertise_addr; /* init, join: "ip|interface[:port]" */
+        const char *listen_addr;    /* init, join: "ip|interface[:port]" (0.0.0.0:2377) */
+        const char *data_path_addr; /* init, join: "ip|interface" */
+        const char *const *default_addr_pools; /* init: CIDRs for overlay networks */
+        size_t n_default_addr_pools;
+        uint32_t subnet_size;            /* init: 0, or the pools' subnet prefix length */
+        uint32_t data_path_port;         /* init: 0, or 1024..49151 (4789) */
+        const char *const *remote_addrs; /* join: managers, "host[:port]", at least one */
+        size_t n_remote_addrs;
+        const char *join_token;     /* join: "SWMTKN-..."; a secret, never in any message */
+        enum store_swarm_role role; /* join: STORE_SWARM_WORKER or STORE_SWARM_MANAGER */
+        bool force; /* leave: also as a manager, and removing the stacks the node holds first */
+    } swarm;
+
     /* The channel refused the request itself (a record that does not decode, a channel's own
      * limit, a command it does not carry): not NULL makes the outcome REJECTED with this text
      * (cause INTAKE_CAUSE_REFUSED), after the dedupe by command id, with its record and its
@@ -130,7 +157,9 @@ struct intake_result {
     /* DUPLICATE: the first one's record as it stands now (applied, failed, still converging,
      * ... once the loop or its source has given the final result). */
     enum store_command_status first_status;
-    /* deploy, remove: the generation written (a duplicate's: the first one's); else 0. */
+    /* deploy, remove: the generation written (a duplicate's: the first one's); swarm-init,
+     * swarm-join, swarm-leave: the revision of the wanted membership written (the tracker's
+     * mark: store_swarm.revision); else 0. */
     int64_t generation;
     /* SUPERSEDED by the generation check: the stored generation that won; else 0. */
     int64_t stored_generation;

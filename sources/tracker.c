@@ -268,6 +268,31 @@ void tracker_on_pass(struct tracker *t, int64_t pass_started_at,
     }
 }
 
+static bool swarm_kind(enum intake_kind k)
+{
+    return k == INTAKE_SWARM_INIT || k == INTAKE_SWARM_JOIN || k == INTAKE_SWARM_LEAVE;
+}
+
+void tracker_on_membership(struct tracker *t, int64_t pass_started_at, const char *verdict,
+                           const char *error, int64_t revision)
+{
+    if (!verdict || !*verdict)
+        return;
+    for (size_t i = t->n_pending; i-- > 0;) {
+        const struct pending *p = &t->pending[i];
+        if (!swarm_kind(p->kind) || p->accepted_at > pass_started_at)
+            continue;
+        if (revision > p->generation)
+            finish(t, i, TRACKER_SUPERSEDED, NULL);
+        else if (revision < p->generation)
+            continue; /* the pass read the store before the command was written */
+        else if (streq(verdict, "converged"))
+            finish(t, i, TRACKER_DONE, NULL);
+        else if (streq(verdict, "blocked") || streq(verdict, "retrying"))
+            finish(t, i, TRACKER_FAILED, error && *error ? error : verdict);
+    }
+}
+
 int64_t tracker_expire(struct tracker *t, int64_t now)
 {
     int64_t next = 0;

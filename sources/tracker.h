@@ -12,7 +12,11 @@
  * Rules: a command counts as converged by the first pass that started after it was accepted
  * and that reports its stack converged (a deploy: at its generation or a newer one; a remove:
  * the stack removed); failed when that pass reports the stack failed or degraded; a
- * reconcile-now is done after the next pass. One thread: the loop's. */
+ * reconcile-now is done after the next pass. A swarm command (swarm-init, swarm-join,
+ * swarm-leave) is done when a pass that started after it was accepted reports the membership
+ * revision it wrote converged, failed when that pass reports it blocked or retrying (the loop
+ * goes on trying), superseded when a later membership command was written. One thread: the
+ * loop's. */
 #pragma once
 
 #include <stdbool.h>
@@ -38,7 +42,7 @@ struct tracker_final {
     const char *source; /* "grpc", "kafka", ... */
     enum intake_kind kind;
     const char *stack;
-    int64_t generation; /* deploy, remove; else 0 */
+    int64_t generation; /* deploy, remove; swarm kinds: the membership revision; else 0 */
     enum tracker_result result;
     const char *error; /* FAILED: the loop's reason; else NULL */
 };
@@ -76,6 +80,11 @@ int tracker_load(struct tracker *t);
 /* A pass that started at pass_started_at (CLOCK_REALTIME ms) reported these stacks. */
 void tracker_on_pass(struct tracker *t, int64_t pass_started_at,
                      const struct tracker_stack_state *stacks, size_t n);
+
+/* A pass that started at pass_started_at left the node's membership so (reconciler/reconciler.h,
+ * struct reconciler_pass_report: membership, membership_error, membership_revision). */
+void tracker_on_membership(struct tracker *t, int64_t pass_started_at, const char *verdict,
+                           const char *error, int64_t revision);
 
 /* Gives "still converging" to commands past their deadline; returns the earliest deadline
  * still pending (CLOCK_REALTIME ms), or 0 when none is. The caller runs it from a timer. */

@@ -270,17 +270,34 @@ enum store_swarm_role {
 const char *store_swarm_role_to_string(enum store_swarm_role role);
 int store_swarm_role_from_string(const char *s);
 
+/* The node's wanted membership, written only through the intake (sources/intake.h):
+ *   none                            leave any swarm (a manager only with force)
+ *   manager, no join addresses      init a swarm of its own (advertise, listen, data-path
+ *                                   address, default address pools, subnet size, data port)
+ *   manager or worker, join addrs   join the swarm at those managers with join_token
+ * Text fields may be NULL ("not given": the Engine's default). */
 struct store_swarm {
     enum store_swarm_role desired_role;
-    char *join_addrs_json; /* JSON array of "host:port" strings; "[]" when none */
-    char *join_token;      /* may be NULL; a secret (the file is 0600) */
+    char *join_addrs_json; /* JSON array of "host[:port]" strings; "[]" when none */
+    char *join_token;      /* may be NULL; a secret (the file is 0600): never log or print it */
     char *advertise_addr;  /* may be NULL */
+    char *listen_addr;
+    char *data_path_addr;
+    char *default_addr_pools_json; /* JSON array of CIDR strings; "[]" when none */
+    uint32_t subnet_size;          /* 0: the Engine's default; else 1..32 */
+    uint32_t data_path_port;       /* 0: the Engine's default */
+    bool force;                    /* none: leave even as a manager */
+    char *source;                  /* who asked: "cli", "grpc", "kafka"; may be NULL */
+    int64_t revision;              /* 1, 2, ...: moves with every store_set_swarm() */
     int64_t updated_at;
 };
 
 /* -ENOENT when the agent was never told: leave the node's membership as it is. */
 int store_get_swarm(struct store *s, struct store_swarm **ret);
-/* join_addrs_json may be NULL ("[]"). updated_at is ignored. */
+/* Replaces the wanted membership. join_addrs_json and default_addr_pools_json may be NULL
+ * ("[]"), else JSON arrays of strings; addresses at most STORE_NAME_MAX bytes, the token at most
+ * STORE_TEXT_MAX; subnet_size 0..32, data_path_port 0..65535 (-EINVAL, -EMSGSIZE). revision
+ * and updated_at are ignored: the store counts the revision up. */
 int store_set_swarm(struct store *s, const struct store_swarm *swarm);
 struct store_swarm *store_swarm_free(struct store_swarm *sw);
 

@@ -571,6 +571,10 @@ struct store_swarm *store_swarm_free(struct store_swarm *sw)
         free(sw->join_addrs_json);
         free(sw->join_token);
         free(sw->advertise_addr);
+        free(sw->listen_addr);
+        free(sw->data_path_addr);
+        free(sw->default_addr_pools_json);
+        free(sw->source);
         free(sw);
     }
     return NULL;
@@ -591,14 +595,22 @@ int store_get_swarm(struct store *s, struct store_swarm **ret)
     if (role < 0)
         r = store_err(s, -EBADMSG, "unknown role");
     if (r >= 0 && (r = store_col_text(st, 1, &sw->join_addrs_json)) >= 0 &&
-        (r = store_col_text(st, 2, &sw->join_token)) >= 0)
-        r = store_col_text(st, 3, &sw->advertise_addr);
+        (r = store_col_text(st, 2, &sw->join_token)) >= 0 &&
+        (r = store_col_text(st, 3, &sw->advertise_addr)) >= 0 &&
+        (r = store_col_text(st, 5, &sw->listen_addr)) >= 0 &&
+        (r = store_col_text(st, 6, &sw->data_path_addr)) >= 0 &&
+        (r = store_col_text(st, 7, &sw->default_addr_pools_json)) >= 0)
+        r = store_col_text(st, 11, &sw->source);
     if (r < 0) {
         store_swarm_free(sw);
         return store_errctx(s, r, "get swarm");
     }
     sw->desired_role = (enum store_swarm_role)role;
     sw->updated_at = sqlite3_column_int64(st, 4);
+    sw->subnet_size = (uint32_t)sqlite3_column_int64(st, 8);
+    sw->data_path_port = (uint32_t)sqlite3_column_int64(st, 9);
+    sw->force = sqlite3_column_int64(st, 10) != 0;
+    sw->revision = sqlite3_column_int64(st, 12);
     *ret = sw;
     return 0;
 }
@@ -611,7 +623,15 @@ static int set_swarm(struct store *s, const struct store_swarm *sw)
         (r = store_bind_text(s, st, 2, sw->join_addrs_json ? sw->join_addrs_json : "[]")) < 0 ||
         (r = store_bind_text(s, st, 3, sw->join_token)) < 0 ||
         (r = store_bind_text(s, st, 4, sw->advertise_addr)) < 0 ||
-        (r = store_bind_int(s, st, 5, store_now_ms())) < 0)
+        (r = store_bind_int(s, st, 5, store_now_ms())) < 0 ||
+        (r = store_bind_text(s, st, 6, sw->listen_addr)) < 0 ||
+        (r = store_bind_text(s, st, 7, sw->data_path_addr)) < 0 ||
+        (r = store_bind_text(
+             s, st, 8, sw->default_addr_pools_json ? sw->default_addr_pools_json : "[]")) < 0 ||
+        (r = store_bind_int(s, st, 9, sw->subnet_size)) < 0 ||
+        (r = store_bind_int(s, st, 10, sw->data_path_port)) < 0 ||
+        (r = store_bind_int(s, st, 11, sw->force)) < 0 ||
+        (r = store_bind_text(s, st, 12, sw->source)) < 0)
         return r;
     return store_exec(s, st);
 }
@@ -621,13 +641,24 @@ int store_set_swarm(struct store *s, const struct store_swarm *sw)
     int r = 0;
     if (!sw || !store_swarm_role_to_string(sw->desired_role))
         r = store_err(s, -EINVAL, "invalid desired role");
+    else if (sw->subnet_size > 32)
+        r = store_err(s, -EINVAL, "subnet size %u is not from 0 to 32", sw->subnet_size);
+    else if (sw->data_path_port > 65535)
+        r = store_err(s, -EINVAL, "data path port %u is not from 0 to 65535", sw->data_path_port);
     if (r >= 0)
         r = store_check_json(s, "join_addrs", sw->join_addrs_json, STORE_TEXT_MAX,
                              STORE_JSON_STRING_ARRAY);
     if (r >= 0)
-        r = store_check_text(s, "join_token", sw->join_token, STORE_TEXT_MAX);
+        r = store_check_json(s, "default_addr_pools", sw->default_addr_pools_json, STORE_TEXT_MAX,
+                             STORE_JSON_STRING_ARRAY);
     if (r >= 0)
-        r = store_check_text(s, "advertise_addr", sw->advertise_addr, STORE_NAME_MAX);
+        r = store_check_text(s, "join_token", sw->join_token, STORE_TEXT_MAX);
+    const char *const addrs[][2] = {{"advertise_addr", sw ? sw->advertise_addr : NULL},
+                                    {"listen_addr", sw ? sw->listen_addr : NULL},
+                                    {"data_path_addr", sw ? sw->data_path_addr : NULL},
+                                    {"source", sw ? sw->source : NULL}};
+    for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(addrs); i++)
+        r = store_check_text(s, addrs[i][0], addrs[i][1], STORE_NAME_MAX);
     if (r < 0)
         return store_errctx(s, r, "set swarm");
     struct store_txn t;

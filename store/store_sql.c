@@ -166,9 +166,27 @@ static const char migration_2[] =
     "  updated_at  INTEGER NOT NULL\n"
     ") STRICT, WITHOUT ROWID;\n";
 
+/* Swarm membership as the intake writes it (issue 12): what `swarm init` and `swarm join` may
+ * say beyond the role, the join addresses and the advertise address, whether a leave is forced,
+ * who asked, and a revision that moves with every write (the loop starts its retries over when
+ * the wanted membership changes). */
+static const char migration_3[] =
+    "ALTER TABLE swarm ADD COLUMN listen_addr TEXT;\n"
+    "ALTER TABLE swarm ADD COLUMN data_path_addr TEXT;\n"
+    "ALTER TABLE swarm ADD COLUMN default_addr_pools TEXT NOT NULL DEFAULT '[]';\n"
+    "ALTER TABLE swarm ADD COLUMN subnet_size INTEGER NOT NULL DEFAULT 0\n"
+    "  CHECK (subnet_size BETWEEN 0 AND 32);\n"
+    "ALTER TABLE swarm ADD COLUMN data_path_port INTEGER NOT NULL DEFAULT 0\n"
+    "  CHECK (data_path_port BETWEEN 0 AND 65535);\n"
+    "ALTER TABLE swarm ADD COLUMN leave_force INTEGER NOT NULL DEFAULT 0\n"
+    "  CHECK (leave_force IN (0, 1));\n"
+    "ALTER TABLE swarm ADD COLUMN source TEXT;\n"
+    "ALTER TABLE swarm ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;\n";
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
 
@@ -179,6 +197,9 @@ const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
                       "generation"
 #define APPLY_COLUMNS "id, stack, generation, started_at, finished_at, result, plan_json"
 #define EVENT_COLUMNS "id, ts, level, stack, object, message"
+#define SWARM_COLUMNS "desired_role, join_addrs, join_token, advertise_addr, updated_at, " \
+                      "listen_addr, data_path_addr, default_addr_pools, subnet_size, " \
+                      "data_path_port, leave_force, source, revision"
 
 const char *const store_sql[_STMT_MAX] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -248,14 +269,18 @@ const char *const store_sql[_STMT_MAX] = {
         " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (topic, \"partition\") DO UPDATE SET"
         " next_offset = excluded.next_offset, updated_at = excluded.updated_at",
 
-    [STMT_SWARM_GET] = "SELECT desired_role, join_addrs, join_token, advertise_addr, updated_at"
-                       " FROM swarm WHERE id = 1",
+    [STMT_SWARM_GET] = "SELECT " SWARM_COLUMNS " FROM swarm WHERE id = 1",
     [STMT_SWARM_SET] =
-        "INSERT INTO swarm (id, desired_role, join_addrs, join_token, advertise_addr,"
-        " updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET"
+        "INSERT INTO swarm (id, " SWARM_COLUMNS ") VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, ?10, ?11, ?12, 1) ON CONFLICT (id) DO UPDATE SET"
         " desired_role = excluded.desired_role, join_addrs = excluded.join_addrs,"
         " join_token = excluded.join_token, advertise_addr = excluded.advertise_addr,"
-        " updated_at = excluded.updated_at",
+        " updated_at = excluded.updated_at, listen_addr = excluded.listen_addr,"
+        " data_path_addr = excluded.data_path_addr,"
+        " default_addr_pools = excluded.default_addr_pools,"
+        " subnet_size = excluded.subnet_size, data_path_port = excluded.data_path_port,"
+        " leave_force = excluded.leave_force, source = excluded.source,"
+        " revision = swarm.revision + 1",
 
     [STMT_APPLY_INSERT] = "INSERT INTO applies (stack, generation, started_at)"
                           " VALUES (?1, ?2, ?3) RETURNING id",

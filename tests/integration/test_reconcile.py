@@ -6,6 +6,7 @@ Each check below is one criterion of the reconciler issue; they run in order on 
 
 import json
 import os
+import shutil
 import re
 import signal
 import sys
@@ -337,6 +338,8 @@ def main():
         A.close()
         if rc_failed_keep():
             print(f"state kept in {A.dir}")
+        else:
+            shutil.rmtree(A.dir, ignore_errors=True)
         cleanup(PREFIX)
     return rc
 

@@ -135,6 +135,36 @@ static void test_other_bodies(void **state)
     assert_null(e.rq.stack);
     envelope_release(&e);
 
+    /* Swarm membership: the intake's kinds, its fields as they came. */
+    Axion__Agent__V1__SwarmLeave leave = AXION__AGENT__V1__SWARM_LEAVE__INIT;
+    leave.force = 1;
+    c.body_case = AXION__AGENT__V1__COMMAND__BODY_SWARM_LEAVE;
+    c.swarm_leave = &leave;
+    decode(&c, &e);
+    assert_int_equal(e.error_code, 0);
+    assert_int_equal(e.rq.kind, INTAKE_SWARM_LEAVE);
+    assert_true(e.rq.swarm.force);
+    envelope_release(&e);
+    char *managers[] = {"10.0.0.1:2377"};
+    Axion__Agent__V1__SwarmJoin join = AXION__AGENT__V1__SWARM_JOIN__INIT;
+    join.n_remote_addrs = 1;
+    join.remote_addrs = managers;
+    join.join_token = "SWMTKN-1-x";
+    join.role = AXION__AGENT__V1__SWARM_ROLE__SWARM_ROLE_MANAGER;
+    c.body_case = AXION__AGENT__V1__COMMAND__BODY_SWARM_JOIN;
+    c.swarm_join = &join;
+    decode(&c, &e);
+    assert_int_equal(e.error_code, 0);
+    assert_int_equal(e.rq.kind, INTAKE_SWARM_JOIN);
+    assert_int_equal(e.rq.swarm.role, STORE_SWARM_MANAGER);
+    assert_string_equal(e.rq.swarm.remote_addrs[0], "10.0.0.1:2377");
+    envelope_release(&e);
+    join.role = AXION__AGENT__V1__SWARM_ROLE__SWARM_ROLE_UNSPECIFIED;
+    decode(&c, &e);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+    assert_non_null(strstr(e.error, "swarm_join.role"));
+    envelope_release(&e);
+
     /* Logs: gRPC only. */
     Axion__Agent__V1__Logs logs = AXION__AGENT__V1__LOGS__INIT;
     logs.stack = "web";

@@ -351,8 +351,16 @@ static void test_migration_2_from_version_1(void **state)
                               .status = STORE_COMMAND_ACCEPTED};
     assert_int_equal(store_record_command(s, &c), 0);
     store_close(s);
-    /* What migration 2 added, taken away again: the file is a version-1 store. */
-    raw_exec(f->path, "ALTER TABLE stacks DROP COLUMN base_dir;"
+    /* What migrations 2 and 3 added, taken away again: the file is a version-1 store. */
+    raw_exec(f->path, "ALTER TABLE swarm DROP COLUMN listen_addr;"
+                      " ALTER TABLE swarm DROP COLUMN data_path_addr;"
+                      " ALTER TABLE swarm DROP COLUMN default_addr_pools;"
+                      " ALTER TABLE swarm DROP COLUMN subnet_size;"
+                      " ALTER TABLE swarm DROP COLUMN data_path_port;"
+                      " ALTER TABLE swarm DROP COLUMN leave_force;"
+                      " ALTER TABLE swarm DROP COLUMN source;"
+                      " ALTER TABLE swarm DROP COLUMN revision;"
+                      " ALTER TABLE stacks DROP COLUMN base_dir;"
                       " ALTER TABLE stacks DROP COLUMN home_dir;"
                       " ALTER TABLE commands DROP COLUMN generation; DROP TABLE agent_state;"
                       " PRAGMA user_version = 1;");
