@@ -105,7 +105,9 @@ static int conf_common(struct kafka *k, rd_kafka_conf_t *conf, const char *role)
     r |= kafka_conf_set(conf, "reconnect.backoff.ms", "100");
     r |= kafka_conf_set(conf, "reconnect.backoff.max.ms", "5000");
     r |= kafka_conf_set(conf, "socket.keepalive.enable", "true");
-    r |= kafka_conf_set(conf, "statistics.interval.ms", "2000");
+    r |= kafka_conf_set(conf, "statistics.interval.ms", "5000");
+    /* A topic created after the start (or one that went away) is seen within a minute. */
+    r |= kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "60000");
     r |= kafka_conf_set(conf, "log.queue", "true");
     r |= kafka_conf_set(conf, "log.connection.close", "false");
     if (streq(cfg->kafka.security, "ssl")) {

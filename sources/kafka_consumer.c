@@ -214,6 +214,8 @@ static int batch_flush(struct kafka *k)
     bool wake = false;
     if (r == 0) {
         k->batches++;
+        if (k->store_failures)
+            kafka_status_clear(k, 'c'); /* the store takes batches again */
         k->store_failures = 0;
         if (k->kill_after && (long)k->batches >= k->kill_after) {
             /* The test of effectively once: dead after the store's commit, before Kafka's. */
@@ -320,7 +322,8 @@ static void assign(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
     rd_kafka_resp_err_t err = rd_kafka_assign(k->rk, parts);
     if (err)
         kafka_status_error(k, 'c', err, "assign");
-    kafka_status_up(k, 'c', true);
+    else
+        kafka_status_clear(k, 'c');
     kafka_status_mark(k);
 }
 

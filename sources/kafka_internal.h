@@ -62,7 +62,9 @@ struct kafka_tel {
 struct kafka_error {
     char text[KAFKA_ERROR_MAX];
     int64_t at;
-    bool logged;
+    /* Not a broker's absence (a topic that does not exist, an authorization): a broker that
+     * answers does not clear it; an assignment (consumer) or a delivery (producer) does. */
+    bool sticky;
 };
 
 struct kafka {
@@ -167,8 +169,10 @@ void kafka_report_release(struct kafka *k);
 /* Records an error of a handle (which: 'c' consumer, 'p' producer) in words and logs it once
  * (again when it changes). */
 void kafka_status_error(struct kafka *k, char which, rd_kafka_resp_err_t err, const char *reason);
-/* The handle's broker answered again: its error is cleared. */
+/* Whether a broker answers the handle; one that does clears its error (not a sticky one). */
 void kafka_status_up(struct kafka *k, char which, bool up);
+/* The handle did its job (an assignment, a delivery): every error of it is cleared. */
+void kafka_status_clear(struct kafka *k, char which);
 /* The statistics JSON of a handle: whether a broker is up. */
 void kafka_status_stats(struct kafka *k, char which, const char *json, size_t len);
 /* Writes channel.kafka now when something a reader cares about changed (or force); inside an

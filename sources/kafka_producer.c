@@ -212,7 +212,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (slot)
         *slot = id;
     backoff_reset(&k->resend_backoff);
-    kafka_status_up(k, 'p', true);
+    kafka_status_clear(k, 'p');
 }
 
 static void on_resend(struct ev_loop *loop, ev_timer *w, int revents)

@@ -163,6 +163,7 @@ void kafka_status_error(struct kafka *k, char which, rd_kafka_resp_err_t err, co
     if (streq(e->text, text))
         return;
     snprintf(e->text, sizeof(e->text), "%s", text);
+    e->sticky = !down;
     log_error("kafka %s: %s", handle_name(which), text);
     kafka_status_write(k, true);
 }
@@ -178,7 +179,7 @@ void kafka_status_up(struct kafka *k, char which, bool up)
             kafka_status_mark(k);
         return;
     }
-    bool cleared = e->text[0] != '\0';
+    bool cleared = e->text[0] != '\0' && !e->sticky;
     if (cleared) {
         log_info("kafka %s: a broker answers again (the last error was: %s)", handle_name(which),
                  e->text);
@@ -223,6 +224,18 @@ void kafka_status_stats(struct kafka *k, char which, const char *json, size_t le
     }
     json_decref(o);
     kafka_status_up(k, which, up);
+}
+
+void kafka_status_clear(struct kafka *k, char which)
+{
+    struct kafka_error *e = which == 'c' ? &k->cerr : &k->perr;
+    if (e->sticky && e->text[0]) {
+        log_info("kafka %s: working again (the last error was: %s)", handle_name(which), e->text);
+        e->text[0] = '\0';
+        e->sticky = false;
+        kafka_status_write(k, true);
+    }
+    kafka_status_up(k, which, true);
 }
 
 /* ---- channel.kafka --------------------------------------------------------------------------- */

@@ -27,8 +27,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kafka_harness import (AGENT, Failed, KafkaAgent, cleanup, compose, deploy, pb,  # noqa: E402
-                           remove, run, service_env, service_versions, services, wait_for)
+from kafka_harness import (AGENT, Failed, KafkaAgent, cleanup, compose, deploy, kp,  # noqa: E402
+                           pb, remove, run, service_env, service_versions, services, wait_for)
 
 PREFIX = "axtk"
 A = None  # the TLS agent of tests 1-3 and the security checks
@@ -64,6 +64,12 @@ def test_1_deploy_converges_over_tls():
     ch = A.channel()
     if ch.get("state") != "connected" or ch.get("security") != "ssl":
         raise Failed(f"channel.kafka: {ch}")
+    # telemetry goes out too (best effort), keyed by the agent id
+    tel = kp.consume(A.kconf, A.telemetry_topic, count=1, deadline=30)[0]
+    batch = pb.TelemetryBatch()
+    batch.ParseFromString(tel.value)
+    if tel.key != A.agent_id.encode() or batch.agent_id != A.agent_id:
+        raise Failed(f"telemetry record keyed {tel.key!r} for {batch.agent_id!r}")
     text = A.cli("status").stdout
     if "channel kafka: connected" not in text:
         raise Failed(f"status text: {text}")
@@ -148,6 +154,15 @@ def test_3_bad_records_are_rejected_and_do_not_block():
             raise Failed(f"store record {cid}: {cmds[cid]}")
     if A.offset() != first + 5:
         raise Failed(f"stored position {A.offset()}, want {first + 5}")
+    # per partition in `status`: the position, what Kafka confirmed, the lag
+    want = first + 5
+    wait_for("partition 0 at its position, committed, no lag",
+             lambda: [p for p in A.channel().get("partitions", [])
+                      if p["partition"] == 0 and p["next_offset"] == want and
+                      p["committed_offset"] == want and p["lag"] == 0], 30, 0.3)
+    text = A.cli("status").stdout
+    if f"partition 0: next offset {want}, committed {want}, lag 0" not in text:
+        raise Failed(f"status text: {text}")
 
 
 def test_security_wrong_ca_and_wrong_name():
