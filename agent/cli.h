@@ -98,4 +98,6 @@ int cli_status(struct cli_ctx *ctx, int argc, char **argv);
 int cli_events(struct cli_ctx *ctx, int argc, char **argv);
 int cli_reconcile(struct cli_ctx *ctx, int argc, char **argv);
 int cli_top(struct cli_ctx *ctx, int argc, char **argv);
+int cli_encode(struct cli_ctx *ctx, int argc, char **argv);
+int cli_decode(struct cli_ctx *ctx, int argc, char **argv);
 int cli_swarm(struct cli_ctx *ctx, int argc, char **argv);

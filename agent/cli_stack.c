@@ -729,6 +729,26 @@ static json_t *node_json(struct store *st)
 }
 
 /* One line per part: "grpc: connected", "kafka: error (the broker's certificate ...)". */
+/* A channel's partitions (Kafka): position, lag and last error of each. */
+static void print_partitions(json_t *parts)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        json_int_t lag = json_integer_value(json_object_get(p, "lag"));
+        const char *error = json_string_value(json_object_get(p, "last_error"));
+        char lag_text[32] = "unknown";
+        if (lag >= 0)
+            snprintf(lag_text, sizeof(lag_text), "%lld", (long long)lag);
+        printf("  partition %lld: next offset %lld, committed %lld, lag %s%s%s\n",
+               (long long)json_integer_value(json_object_get(p, "partition")),
+               (long long)json_integer_value(json_object_get(p, "next_offset")),
+               (long long)json_integer_value(json_object_get(p, "committed_offset")), lag_text,
+               error && *error ? ", last error: " : "", error && *error ? error : "");
+    }
+}
+
 static void print_node_text(json_t *node)
 {
     const char *k;
@@ -740,6 +760,7 @@ static void print_node_text(json_t *node)
         const char *error = json_string_value(json_object_get(v, "error"));
         printf("channel %s: %s%s%s%s\n", k, state ? state : "?", error && *error ? " (" : "",
                error && *error ? error : "", error && *error ? ")" : "");
+        print_partitions(json_object_get(v, "partitions"));
     }
     json_object_foreach(node, k, v)
     {

@@ -211,6 +211,11 @@ int collector_start(struct collector *c)
     return 0;
 }
 
+int collector_add_sink(struct collector *c, const struct telemetry_sink *sink)
+{
+    return telemetry_add_sink(c->telemetry, sink);
+}
+
 struct collector *collector_free(struct collector *c)
 {
     if (!c)

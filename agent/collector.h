@@ -18,3 +18,6 @@ int collector_new(struct ev_loop *loop, const struct config *cfg, struct docker 
 /* Starts the container events stream, the list and the cycle timer. */
 int collector_start(struct collector *c);
 struct collector *collector_free(struct collector *c);
+/* Adds a sink that gets every encoded batch too (the Kafka producer's telemetry). */
+struct telemetry_sink;
+int collector_add_sink(struct collector *c, const struct telemetry_sink *sink);

@@ -21,7 +21,9 @@
 #include "lib/util.h"
 #include "reconciler/reconciler.h"
 #include "sources/grpc_source.h"
+#include "agent/telemetry.h"
 #include "sources/intake.h"
+#include "sources/kafka.h"
 #include "sources/local.h"
 #include "sources/source.h"
 #include "sources/tracker.h"
@@ -40,6 +42,7 @@ struct daemon {
     struct local_listener *local;
     struct grpc_source *grpc; /* the Control Plane's channel, when configured */
     bool reexec;              /* after stopping, execute the agent again (a new agent id) */
+    struct kafka *kafka;      /* NULL: local mode, no brokers, or it could not start */
     struct policy_rules policy;
     int lock_fd; /* <state_dir>/agent.lock, flock'ed while the daemon runs */
     ev_signal sigterm, sigint, sighup;
@@ -84,6 +87,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     sdnotify_send("STOPPING=1");
     d->local = local_listener_free(d->local);
     grpc_source_stop(d->grpc);
+    kafka_stop_consuming(d->kafka);
     reconciler_when_idle(d->reconciler, stop_now, d);
 }
 
@@ -515,6 +519,19 @@ static int daemon_open(struct daemon *d, bool reset_corrupt)
         r = collector_start(d->collector);
     if (r < 0)
         log_errno(r, "telemetry disabled: failed to start the collector");
+    /* Kafka is not essential either: without it the stored desired state is still kept. */
+    if (kafka_wanted(cfg)) {
+        r = kafka_new(&d->sources, &d->kafka);
+        if (r == 0)
+            r = kafka_start(d->kafka);
+        if (r < 0) {
+            log_errno(r, "the Kafka channels are off");
+            d->kafka = kafka_free(d->kafka);
+        } else if (d->collector) {
+            struct telemetry_sink sink = {kafka_telemetry_emit, d->kafka};
+            collector_add_sink(d->collector, &sink);
+        }
+    }
     return 0;
 }
 
@@ -562,6 +579,7 @@ int daemon_run(struct config *cfg, const struct config_source *src, const char *
     local_listener_free(d.local);
     grpc_source_free(d.grpc);
     collector_free(d.collector);
+    kafka_free(d.kafka); /* commits, flushes the producer: bounded by KAFKA_CLOSE_MS */
     reconciler_free(d.reconciler);
     tracker_free(d.tracker);
     docker_free(d.docker);

@@ -24,6 +24,8 @@ static const struct cli_command commands[] = {
     {"events", cli_events, "the reconciler's event log"},
     {"reconcile", cli_reconcile, "one reconcile pass here; --dry-run prints the plan"},
     {"top", cli_top, "host and container metrics of the latest telemetry sample"},
+    {"encode", cli_encode, "write a command envelope (for a Kafka topic) to stdout"},
+    {"decode", cli_decode, "print a command, status or telemetry message from stdin as JSON"},
     {"swarm", cli_swarm, "the node's swarm membership: init, join, leave, status"},
     {"config", cli_config, "config check: validate and print the effective config"},
     {"version", cli_version, "print the version"},

@@ -136,8 +136,11 @@ int compile_stack(const struct compile_input *in, struct compile_result **ret,
         if (!(res->files_used[res->n_files_used++] = strdup(refs[i])))
             r = -ENOMEM;
     }
-    struct spec_input si = {
-        .stack = in->stack, .agent_id = in->agent_id, .files = files, .n_files = n_files};
+    struct spec_input si = {.stack = in->stack,
+                            .agent_id = in->agent_id,
+                            .files = files,
+                            .n_files = n_files,
+                            .no_hashes = in->no_hashes};
     if (r == 0)
         r = spec_convert(res->project, &si, &res->spec, err);
     free(files);

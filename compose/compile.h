@@ -59,6 +59,8 @@ struct compile_input {
     const char *home_dir;
     const char *agent_id;              /* io.axion.agent; NULL leaves the label out */
     const struct policy_rules *policy; /* NULL: no policy check */
+    /* Only check: the specs come without their hashes (spec_input.no_hashes). */
+    bool no_hashes;
 };
 
 struct compile_result {

@@ -1441,7 +1441,7 @@ static int stamp(struct conv *c, struct spec_object *o)
         r = set_str(labels, SPEC_LABEL_AGENT, c->in->agent_id);
     else if (!r)
         json_object_del(labels, SPEC_LABEL_AGENT);
-    if (!r)
+    if (!r && !c->in->no_hashes)
         r = spec_stamp(o);
     return r;
 }

@@ -53,6 +53,9 @@ struct spec_input {
     const char *agent_id; /* io.axion.agent; NULL leaves the label out */
     const struct spec_file *files;
     size_t n_files;
+    /* Leave every object's hash (and its io.axion.spec-hash label) unset: for a caller that
+     * only checks the manifest (the intake), a quarter of the conversion's cost. */
+    bool no_hashes;
 };
 
 /* A network, config or secret a service uses. */

@@ -97,17 +97,19 @@ static void set_error(struct intake_result *res, const char *fmt, va_list ap)
 }
 
 /* Refuses the request: nothing of it is written but its position and its record. Returns 0. */
-__attribute__((format(printf, 2, 3))) static int reject(struct intake_result *res, const char *fmt,
-                                                        ...)
+__attribute__((format(printf, 3, 4))) static int
+reject_as(struct intake_result *res, enum intake_cause cause, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     set_error(res, fmt, ap);
     va_end(ap);
     res->outcome = INTAKE_REJECTED;
+    res->cause = cause;
     res->generation = 0;
     return 0;
 }
+#define reject(res, ...) reject_as((res), INTAKE_CAUSE_INVALID, __VA_ARGS__)
 
 __attribute__((format(printf, 2, 3))) static int supersede(struct intake_result *res,
                                                            const char *fmt, ...)
@@ -201,11 +203,12 @@ static int check_request(const struct intake_request *rq, struct intake_result *
         if (!rq->compose)
             return reject(res, "deploy %s: no manifest", stack);
         if (rq->n_files > INTAKE_FILES_MAX)
-            return reject(res, "deploy %s: %zu attached files, more than %u", stack, rq->n_files,
-                          INTAKE_FILES_MAX);
+            return reject_as(res, INTAKE_CAUSE_LIMIT, "deploy %s: %zu attached files, more than %u",
+                             stack, rq->n_files, INTAKE_FILES_MAX);
         if (rq->n_vars > INTAKE_VARS_MAX || rq->n_env > INTAKE_VARS_MAX)
-            return reject(res, "deploy %s: %zu variables, more than %u", stack,
-                          rq->n_vars > rq->n_env ? rq->n_vars : rq->n_env, INTAKE_VARS_MAX);
+            return reject_as(res, INTAKE_CAUSE_LIMIT, "deploy %s: %zu variables, more than %u",
+                             stack, rq->n_vars > rq->n_env ? rq->n_vars : rq->n_env,
+                             INTAKE_VARS_MAX);
         break;
     case INTAKE_REMOVE:
         if (!empty(rq->service))
@@ -249,7 +252,7 @@ static int live_stack(struct intake *in, const char *name, bool with_files,
                        : store_get_stack_summary(in->store, name, &s);
     if (r == -ENOENT || (r == 0 && s->removed)) {
         store_stack_free(s);
-        return reject(res, "no stack named \"%s\"", name);
+        return reject_as(res, INTAKE_CAUSE_NOT_FOUND, "no stack named \"%s\"", name);
     }
     if (r < 0)
         return store_failed(in, res, r);
@@ -539,10 +542,12 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         int r = stored_generation(in, rq->stack, &cur, res);
         if (r < 0)
             return r;
-        if (rq->generation <= cur)
+        if (rq->generation <= cur) {
+            res->stored_generation = cur;
             return supersede(
                 res, "deploy %s: generation %" PRId64 " is not newer than the stored %" PRId64,
                 rq->stack, rq->generation, cur);
+        }
     }
     for (size_t i = 0; i < rq->n_files; i++) {
         if (empty(rq->files[i].name))
@@ -594,6 +599,7 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         .home_dir = rq->home_dir,
         .agent_id = in->agent_id,
         .policy = in->check_policy ? &in->policy : NULL,
+        .no_hashes = true, /* the loop compiles the stored input again, with its hashes */
     };
     struct compose_error err = {0};
     r = compile_stack(&ci, &cr, &err);
@@ -602,7 +608,11 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         goto out;
     }
     if (r < 0) {
-        r = reject(res, "%s", err.text);
+        r = reject_as(res,
+                      r == -EPERM   ? INTAKE_CAUSE_POLICY
+                      : r == -E2BIG ? INTAKE_CAUSE_LIMIT
+                                    : INTAKE_CAUSE_MANIFEST,
+                      "%s", err.text);
         goto out;
     }
     for (size_t i = 0; i < rq->n_files; i++)
@@ -625,8 +635,8 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     }
     r = dump_bounded(variables, STORE_VARIABLES_MAX, &vars_json, &len);
     if (r == -EMSGSIZE) {
-        r = reject(res, "%s: the variables take %zu bytes, more than %u", file, len,
-                   STORE_VARIABLES_MAX);
+        r = reject_as(res, INTAKE_CAUSE_LIMIT, "%s: the variables take %zu bytes, more than %u",
+                      file, len, STORE_VARIABLES_MAX);
         goto out;
     }
     if (r < 0)
@@ -692,10 +702,12 @@ static int remove_stack(struct intake *in, const struct intake_request *rq,
         r = stored_generation(in, rq->stack, &cur, res);
         if (r < 0)
             return r;
-        if (rq->generation <= cur)
+        if (rq->generation <= cur) {
+            res->stored_generation = cur;
             return supersede(
                 res, "remove %s: generation %" PRId64 " is not newer than the stored %" PRId64,
                 rq->stack, rq->generation, cur);
+        }
     }
     r = store_mark_stack_removed(in->store, rq->stack, rq->generation, rq->source);
     if (r == -ESTALE)
@@ -726,7 +738,8 @@ static int override(struct intake *in, const struct intake_request *rq, struct i
                 res, "stack \"%s\": its manifest (generation %" PRId64 ") does not compile: %s",
                 rq->stack, gen, why);
         if (r == 0)
-            return reject(res, "stack \"%s\" has no service \"%s\"", rq->stack, service);
+            return reject_as(res, INTAKE_CAUSE_NOT_FOUND, "stack \"%s\" has no service \"%s\"",
+                             rq->stack, service);
     } else {
         store_stack_free(s);
     }
@@ -787,6 +800,8 @@ static int handle(struct intake *in, const struct intake_request *rq, struct int
             return store_failed(in, res, r);
         }
     }
+    if (res->outcome == INTAKE_ACCEPTED && rq->refused)
+        reject_as(res, INTAKE_CAUSE_REFUSED, "%s", rq->refused);
     if (res->outcome == INTAKE_ACCEPTED)
         check_request(rq, res);
     if (res->outcome == INTAKE_ACCEPTED) {

@@ -131,6 +131,24 @@ struct intake_request {
         enum store_swarm_role role; /* join: STORE_SWARM_WORKER or STORE_SWARM_MANAGER */
         bool force; /* leave: also as a manager, and removing the stacks the node holds first */
     } swarm;
+
+    /* The channel refused the request itself (a record that does not decode, a channel's own
+     * limit, a command it does not carry): not NULL makes the outcome REJECTED with this text
+     * (cause INTAKE_CAUSE_REFUSED), after the dedupe by command id, with its record and its
+     * position stored like any other rejection. kind need not be valid then (it is recorded as
+     * "unknown"). */
+    const char *refused;
+};
+
+/* Why a request was rejected, for programs (error says it for people). */
+enum intake_cause {
+    INTAKE_CAUSE_NONE,
+    INTAKE_CAUSE_INVALID,   /* the request itself: a missing, bad or unknown field */
+    INTAKE_CAUSE_LIMIT,     /* a size or count over its limit */
+    INTAKE_CAUSE_MANIFEST,  /* the manifest does not compile (file:line:column: ...) */
+    INTAKE_CAUSE_POLICY,    /* the manifest asks for what the policy refuses */
+    INTAKE_CAUSE_NOT_FOUND, /* no such stack or service */
+    INTAKE_CAUSE_REFUSED,   /* the channel's own refusal (intake_request.refused) */
 };
 
 struct intake_result {
@@ -145,9 +163,13 @@ struct intake_result {
      * swarm-join, swarm-leave: the revision of the wanted membership written (the tracker's
      * mark: store_swarm.revision); else 0. */
     int64_t generation;
+    /* SUPERSEDED by the generation check: the stored generation that won; else 0. */
+    int64_t stored_generation;
     /* REJECTED, SUPERSEDED (and a duplicate of one): the place and the cause. When
      * intake_submit() fails: the store's message. */
     char error[INTAKE_ERROR_MAX];
+    /* REJECTED: why, for programs; else INTAKE_CAUSE_NONE. */
+    enum intake_cause cause;
     /* deploy: what the compiler has to say about an accepted manifest, one line each:
      * "note: ..." (a bind source resolved against the caller's directory) and "warning: ..."
      * (keys Swarm ignores, ...). */

@@ -393,6 +393,10 @@ int store_outbox_add(struct store *s, const char *topic, const char *key, const 
                      size_t payload_len, int64_t *ret_id);
 /* The oldest messages first, at most limit (0 = 1000). */
 int store_outbox_peek(struct store *s, size_t limit, struct store_outbox_msg **ret, size_t *ret_n);
+/* The same from the message after after_id on, only of topic (NULL: every topic): what a
+ * producer has not handed on yet. */
+int store_outbox_peek_after(struct store *s, int64_t after_id, const char *topic, size_t limit,
+                            struct store_outbox_msg **ret, size_t *ret_n);
 /* Removes a delivered message; -ENOENT when it is not there (acked or dropped). */
 int store_outbox_ack(struct store *s, int64_t id);
 

@@ -388,6 +388,12 @@ int store_outbox_add(struct store *s, const char *topic, const char *key, const 
 
 int store_outbox_peek(struct store *s, size_t limit, struct store_outbox_msg **ret, size_t *ret_n)
 {
+    return store_outbox_peek_after(s, 0, NULL, limit, ret, ret_n);
+}
+
+int store_outbox_peek_after(struct store *s, int64_t after_id, const char *topic, size_t limit,
+                            struct store_outbox_msg **ret, size_t *ret_n)
+{
     if (limit == 0)
         limit = OUTBOX_PEEK_DEFAULT;
     if (limit > s->limits.outbox_rows_max)
@@ -396,6 +402,10 @@ int store_outbox_peek(struct store *s, size_t limit, struct store_outbox_msg **r
     struct store_outbox_msg *items = NULL;
     size_t n = 0, cap = 0;
     int r = store_bind_int(s, st, 1, (int64_t)limit);
+    if (r >= 0)
+        r = store_bind_int(s, st, 2, after_id);
+    if (r >= 0)
+        r = store_bind_text(s, st, 3, topic);
     while (r >= 0 && (r = store_step(s, st)) > 0) {
         r = ARRAY_PUSH(&items, &n, &cap) ? 0 : -ENOMEM;
         if (r < 0)

@@ -353,7 +353,7 @@ const char *const store_sql[_STMT_MAX] = {
     [STMT_OUTBOX_OLDEST] = "SELECT id, length(payload) FROM outbox ORDER BY id LIMIT 1",
     [STMT_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
     [STMT_OUTBOX_PEEK] = "SELECT id, topic, key, payload, created_at FROM outbox"
-                         " ORDER BY id LIMIT ?1",
+                         " WHERE id > ?2 AND (?3 IS NULL OR topic = ?3) ORDER BY id LIMIT ?1",
     [STMT_OUTBOX_STATS] =
         "SELECT (SELECT value FROM counters WHERE name = 'outbox_rows'),"
         " (SELECT value FROM counters WHERE name = 'outbox_bytes'),"
