@@ -7,12 +7,14 @@ nothing else (the "idle" of issue 14): VmRSS, RssAnon, RssFile, Pss and Private_
 /proc/<pid>/status and smaps_rollup, the largest value over a window, after the stack converged
 and a settling time. Repetitions alternate the order of the two sides.
 
-Channels: the agent's gRPC and Kafka channels are measured when the binaries have them — pass
-their config with --agent-set SECTION.KEY=VALUE (repeatable) and the run waits until
-`status --output json` lists channels before its window. Until then, --peers measures what
-the channels' libraries hold in a binary linked the same way: tests/static/static_peers
-`hold`, before and after it brings up a gRPC TLS channel (READY, to the Control Plane simulator)
-and a Kafka producer and consumer over TLS (to the test broker).
+Channels: with --channels each daemon also runs both channels, as on a server: enrolled (a
+one-time token of the Control Plane simulator, then the mTLS stream with heartbeats) and Kafka
+over TLS with a client certificate (the consumer assigned on its commands topic, the producer
+sending status and telemetry), out of local mode; the window starts once `status --output
+json` says both channels are connected. --agent-set SECTION.KEY=VALUE (repeatable) adds config.
+--peers measures what the channels' libraries alone hold in a binary linked the same way:
+tests/static/static_peers `hold`, before and after it brings up a gRPC TLS channel (READY, to
+the Control Plane simulator) and a Kafka producer and consumer over TLS (to the test broker).
 
 Run it through bench/static/rss.sh (builds both, holds the Docker lock, brings Kafka up)."""
 
@@ -91,15 +93,71 @@ def sizes(path):
     return out
 
 
+def kafka_env():
+    env_file = os.path.join(os.environ.get("AXION_ENV_DIR", "/tmp/axion-env"), "kafka.env")
+    kenv = {}
+    with open(env_file) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if "=" in line:
+                k, v = line.split("=", 1)
+                kenv[k] = v
+    return kenv
+
+
+class Channels:
+    """The peers of the agent's channels: the Control Plane simulator and the test broker's
+    topics for AGENT_ID (prefix PREFIX)."""
+
+    PREFIX = "axrss"
+
+    def __init__(self):
+        from cpsim import Simulator
+        sys.path.insert(0, os.path.join(SOURCE, "tests", "support"))
+        import kafka_peer as kp
+
+        self.kenv = kafka_env()
+        kp.create_topics(kp.client_config(self.kenv),
+                         [f"{self.PREFIX}.commands.{AGENT_ID}", f"{self.PREFIX}.status",
+                          f"{self.PREFIX}.telemetry"])
+        self.tmp = tempfile.mkdtemp(prefix="axt-rss-cp-")
+        self.sim = Simulator(os.path.join(self.tmp, "cpsim")).start()
+
+    def env(self):
+        """The config of one agent: a fresh one-time token each (each run enrolls anew)."""
+        k, sim = self.kenv, self.sim
+        return {
+            "AXION_AGENT__LOCAL__ENABLED": "false",
+            "AXION_AGENT__AGENT__TOKEN": sim.issue_token(agent_id=AGENT_ID)["token"],
+            "AXION_AGENT__CONTROL_PLANE__GRPC_URL": f"https://{sim.control_target}",
+            "AXION_AGENT__CONTROL_PLANE__ENROLL_URL": f"https://{sim.enroll_target}",
+            "AXION_AGENT__CONTROL_PLANE__CA_FILE": sim.ca_file,
+            "AXION_AGENT__KAFKA__TOPIC_PREFIX": self.PREFIX,
+            "AXION_AGENT__KAFKA__BROKERS": k["KAFKA_BOOTSTRAP_TLS"],
+            "AXION_AGENT__KAFKA__SECURITY": "ssl",
+            "AXION_AGENT__KAFKA__CA_FILE": k["KAFKA_TLS_CA"],
+            "AXION_AGENT__KAFKA__CERT_FILE": k["KAFKA_TLS_CLIENT_CERT"],
+            "AXION_AGENT__KAFKA__KEY_FILE": k["KAFKA_TLS_CLIENT_KEY"],
+        }
+
+    def close(self):
+        self.sim.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 class Agent:
-    def __init__(self, binary, sets):
+    def __init__(self, binary, sets, channels=None):
         self.bin = binary
         self.dir = tempfile.mkdtemp(prefix="axt-rss-")
         self.cfg = os.path.join(self.dir, "agent.toml")
         open(self.cfg, "w").close()
-        self.env = dict(os.environ, AXION_AGENT__AGENT__STATE_DIR=os.path.join(self.dir, "state"),
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_AGENT__")}
+        self.env.update(AXION_AGENT__AGENT__STATE_DIR=os.path.join(self.dir, "state"),
                         AXION_AGENT__AGENT__ID=AGENT_ID,
                         AXION_AGENT__LOCAL__SOCKET=os.path.join(self.dir, "agent.sock"))
+        self.daemon_env = dict(self.env, **(channels.env() if channels else {}))
+        # Local mode for the CLI's apply; the daemon runs in it only without channels.
+        self.mode = [] if channels else ["--local"]
         self.sets = [a for s in sets for a in ("--set", s)]
         self.proc = None
 
@@ -110,8 +168,8 @@ class Agent:
 
     def start(self):
         log = open(os.path.join(self.dir, "run.log"), "w")
-        self.proc = subprocess.Popen([self.bin, "--config", self.cfg, "--local", *self.sets, "run"],
-                                     env=self.env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen([self.bin, "--config", self.cfg, *self.mode, *self.sets, "run"],
+                                     env=self.daemon_env, stdout=log, stderr=log)
         log.close()
 
     def stop(self):
@@ -130,14 +188,23 @@ class Agent:
         except ValueError:
             return None
 
+    def connected(self):
+        ch = self.channels() or {}
+        if self.proc.poll() is not None:
+            raise SystemExit(f"rss: the daemon exited ({self.proc.returncode}); see "
+                             f"{self.dir}/run.log")
+        return all((ch.get(c) or {}).get("state") == "connected" for c in ("grpc", "kafka"))
 
-def run_agent(binary, sets, seconds, settle):
-    a = Agent(binary, sets)
+
+def run_agent(binary, sets, seconds, settle, channels=None):
+    a = Agent(binary, sets, channels)
     try:
         a.cli("apply", "-f", os.path.join(SOURCE, "examples/hello/compose.yml"), "-n", STACK)
         a.start()
         wait_for("convergence", a.converged, 180)
-        if sets:
+        if channels:
+            wait_for("both channels connected", a.connected, 120)
+        elif sets:
             wait_for("channels in status", a.channels, 60)
         time.sleep(settle)  # let start-up work finish before the window
         m = window(a.proc.pid, seconds)
@@ -151,14 +218,7 @@ def run_agent(binary, sets, seconds, settle):
 def run_peers(peers, seconds):
     from cpsim import Simulator
 
-    env_file = os.path.join(os.environ.get("AXION_ENV_DIR", "/tmp/axion-env"), "kafka.env")
-    kenv = {}
-    with open(env_file) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if "=" in line:
-                k, v = line.split("=", 1)
-                kenv[k] = v
+    kenv = kafka_env()
     tmp = tempfile.mkdtemp(prefix="axt-rss-peers-")
     sim = Simulator(os.path.join(tmp, "cpsim")).start()
     try:
@@ -196,6 +256,8 @@ def main():
     ap.add_argument("--static", required=True, help="axion-agent built with -DAXION_STATIC=ON")
     ap.add_argument("--peers", help="tests/static/static_peers of the static build")
     ap.add_argument("--agent-set", action="append", default=[], help="SECTION.KEY=VALUE")
+    ap.add_argument("--channels", action="store_true",
+                    help="each daemon enrolled with the simulator and on Kafka over TLS")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--settle", type=float, default=3.0)
@@ -205,11 +267,12 @@ def main():
     sides = {"dynamic": args.dynamic, "static": args.static}
     result = {"sizes": {k: sizes(v) for k, v in sides.items()}, "runs": []}
     last = None
+    channels = Channels() if args.channels else None
     try:
         for rep in range(args.reps):
             order = list(sides) if rep % 2 == 0 else list(reversed(sides))
             for side in order:
-                m, a = run_agent(sides[side], args.agent_set, args.window, args.settle)
+                m, a = run_agent(sides[side], args.agent_set, args.window, args.settle, channels)
                 a.stop()
                 if last:
                     shutil.rmtree(last.dir, ignore_errors=True)
@@ -221,6 +284,8 @@ def main():
             idle, up = run_peers(args.peers, args.window)
             result["peers"] = {"idle": idle, "up": up}
     finally:
+        if channels:
+            channels.close()
         if last:  # the stack goes, with the last side's store
             last.cli("rm", STACK, check=False)
             for _ in range(60):
