@@ -207,9 +207,10 @@ static char *jstr(json_t *o, const char *k)
     return v ? (char *)v : empty;
 }
 
-/* What the Kafka channel said of itself (store key "channel.kafka"): "state" ("connected"),
- * "lag", "error" or "last_error", "partitions" [{topic, partition, next_offset,
- * high_watermark, lag, last_error}], "outbox_pending", "telemetry_dropped". */
+/* What the Kafka channel said of itself (store key "channel.kafka", written by
+ * sources/kafka_status.c): "state" ("connected"), "lag", "error", "commands_topic",
+ * "partitions" [{partition, next_offset, high_watermark, lag, last_error}],
+ * "outbox" {"pending"}, "telemetry" {"dropped"}. */
 static int build_kafka(struct store *st, struct parts *p)
 {
     Axion__Agent__V1__KafkaSummary *k = &p->kafka;
@@ -231,8 +232,8 @@ static int build_kafka(struct store *st, struct parts *p)
         json_is_true(json_object_get(o, "connected")) || (state && streq(state, "connected"));
     k->lag = jint(o, "lag", -1);
     k->last_error = *jstr(o, "last_error") ? jstr(o, "last_error") : jstr(o, "error");
-    k->outbox_pending = (uint64_t)jint(o, "outbox_pending", 0);
-    k->telemetry_dropped = (uint64_t)jint(o, "telemetry_dropped", 0);
+    k->outbox_pending = (uint64_t)jint(json_object_get(o, "outbox"), "pending", 0);
+    k->telemetry_dropped = (uint64_t)jint(json_object_get(o, "telemetry"), "dropped", 0);
     json_t *parts = json_object_get(o, "partitions");
     size_t np = json_array_size(parts);
     if (np > 1000)
@@ -247,7 +248,7 @@ static int build_kafka(struct store *st, struct parts *p)
         json_t *e = json_array_get(parts, i);
         Axion__Agent__V1__KafkaPartition *kp = &p->parts[i];
         axion__agent__v1__kafka_partition__init(kp);
-        kp->topic = jstr(e, "topic");
+        kp->topic = *jstr(e, "topic") ? jstr(e, "topic") : jstr(o, "commands_topic");
         kp->partition = (int32_t)jint(e, "partition", 0);
         kp->next_offset = jint(e, "next_offset", -1);
         kp->high_watermark = jint(e, "high_watermark", -1);

@@ -101,7 +101,7 @@ def run_agent(build, brokers, prefix, agent_id, topic, n, workdir):
     env.update({
         "AXION_AGENT__AGENT__ID": agent_id,
         "AXION_AGENT__AGENT__STATE_DIR": state,
-        "AXION_AGENT__AGENT__LOG_LEVEL": "warn",
+        "AXION_AGENT__AGENT__LOG_LEVEL": os.environ.get("AXION_BENCH_LOG_LEVEL", "warn"),
         "AXION_AGENT__LOCAL__SOCKET": os.path.join(workdir, "agent.sock"),
         "AXION_AGENT__DOCKER__SOCKET": os.path.join(workdir, "no-docker.sock"),
         "AXION_AGENT__KAFKA__BROKERS": brokers,
@@ -110,7 +110,9 @@ def run_agent(build, brokers, prefix, agent_id, topic, n, workdir):
     })
     log = open(os.path.join(workdir, "agent.log"), "w")
     t0 = time.monotonic()
-    proc = subprocess.Popen([os.path.join(build, "axion-agent"), "run"], env=env, stdout=log,
+    # AXION_BENCH_WRAP: a command the agent runs under (e.g. "perf record -g -o FILE --").
+    wrap = os.environ.get("AXION_BENCH_WRAP", "").split()
+    proc = subprocess.Popen([*wrap, os.path.join(build, "axion-agent"), "run"], env=env, stdout=log,
                             stderr=log, stdin=subprocess.DEVNULL)
     db = os.path.join(state, "store.db")
     con = None

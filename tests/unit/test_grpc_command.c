@@ -277,10 +277,13 @@ static void test_reports(void **state)
                                  .status = STORE_COMMAND_ACCEPTED};
     assert_int_equal(store_record_command(st, &done), 0);
     assert_int_equal(store_record_command(st, &pend), 0);
+    /* The shape sources/kafka_status.c writes. */
     assert_int_equal(
         store_put_state(st, "channel.kafka",
-                        "{\"state\":\"connected\",\"lag\":7,\"partitions\":[{\"topic\":"
-                        "\"t\",\"partition\":0,\"lag\":7}]}"),
+                        "{\"state\":\"connected\",\"error\":\"\",\"commands_topic\":\"t\","
+                        "\"lag\":7,\"partitions\":[{\"partition\":0,\"next_offset\":3,"
+                        "\"high_watermark\":10,\"lag\":7,\"last_error\":\"\"}],"
+                        "\"outbox\":{\"pending\":2},\"telemetry\":{\"dropped\":5}}"),
         0);
     struct grpc_report_info in = {.agent_id = "a1",
                                   .version = "v",
@@ -323,6 +326,11 @@ static void test_reports(void **state)
     assert_true(hb->kafka->connected);
     assert_int_equal(hb->kafka->lag, 7);
     assert_int_equal(hb->kafka->n_partitions, 1);
+    assert_string_equal(hb->kafka->partitions[0]->topic, "t");
+    assert_int_equal(hb->kafka->partitions[0]->next_offset, 3);
+    assert_int_equal(hb->kafka->partitions[0]->high_watermark, 10);
+    assert_int_equal(hb->kafka->outbox_pending, 2);
+    assert_int_equal(hb->kafka->telemetry_dropped, 5);
     assert_int_equal(hb->pending_commands, 1);
     axion__agent__v1__agent_message__free_unpacked(m, NULL);
     free(data);
