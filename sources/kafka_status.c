@@ -256,13 +256,20 @@ static const char *state_of(const struct kafka *k, const char **ret_error)
     return k->consumer_up && k->producer_up ? "connected" : "connecting";
 }
 
-static json_t *partitions_json(const struct kafka *k, json_int_t *ret_lag)
+static json_t *partitions_json(struct kafka *k, json_int_t *ret_lag)
 {
     json_t *a = json_array();
     json_int_t total = 0;
     bool known = true;
     for (size_t i = 0; a && i < k->n_parts; i++) {
-        const struct kafka_partition *p = &k->parts[i];
+        struct kafka_partition *p = &k->parts[i];
+        /* Between two statistics: the end librdkafka saw with its last fetch (no request). */
+        int64_t lo = -1, hi = -1;
+        if (k->rk && p->assigned &&
+            rd_kafka_get_watermark_offsets(k->rk, k->commands_topic, p->partition, &lo, &hi) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi > p->high)
+            p->high = hi;
         json_int_t lag = p->high >= 0 && p->next >= 0 ? p->high - p->next : -1;
         if (lag < 0)
             known = false;
