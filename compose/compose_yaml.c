@@ -123,10 +123,19 @@ static const char *const yaml_trues[] = {"y",    "Y",    "yes", "Yes", "YES", "t
 static const char *const yaml_falses[] = {"n",     "N",     "no",  "No",  "NO",  "false",
                                           "False", "FALSE", "off", "Off", "OFF", NULL};
 
+/* Whether s may be one of the words above or below: each is at most 6 bytes and starts with one
+ * of these (the empty string is null). Most scalars are not, and skip the lists. */
+static bool may_be_a_word(const char *s)
+{
+    return !s[0] || (strchr("~nNyYtTfFoO.+-", s[0]) && strnlen(s, 7) <= 6);
+}
+
 void compose_yaml_resolve(struct compose_ynode *n)
 {
     const char *s = n->str;
     n->type = COMPOSE_YSTR;
+    if (!may_be_a_word(s))
+        goto number;
     if (in_list(s, yaml_nulls)) {
         n->type = COMPOSE_YNULL;
         return;
@@ -144,6 +153,7 @@ void compose_yaml_resolve(struct compose_ynode *n)
         n->f = in_list(s, nans) ? NAN : in_list(s, infs) ? INFINITY : -INFINITY;
         return;
     }
+number:;
     char c = s[0];
     if (!((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
         return;
