@@ -675,7 +675,7 @@ const char *envelope_text(const char *s, size_t max, char *buf, size_t len)
             k = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
         if (k > 1 && (i + k > n || !toml_utf8_valid((const char *)p + i, k)))
             k = 0; /* invalid or cut: one byte, shown as '?' */
-        if (k == 0 || (k == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] >= 0x80))) {
+        if (k == 0 || (k == 1 && ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] >= 0x7f))) {
             buf[o++] = '?';
             i++;
             continue;

@@ -96,7 +96,8 @@ void envelope_result_from_final(const struct tracker_final *f, int64_t now,
                                 Axion__Agent__V1__CommandResult *r);
 
 /* s as text a message may carry: at most max bytes of it (cut at a character, "..." added),
- * valid UTF-8, control bytes and bytes that are no UTF-8 shown as '?'; into buf (len >= 4). */
+ * valid UTF-8, control bytes (but newline and tab) and bytes that are no UTF-8 shown as '?'; into
+ * buf (len >= 4). */
 const char *envelope_text(const char *s, size_t max, char *buf, size_t len);
 
 /* Packs m into a malloc'ed buffer: 0, -ENOMEM, or -EMSGSIZE past ENVELOPE_MAX. */

@@ -515,7 +515,7 @@ static void test_envelope_text(void **state)
     /* cut at a character: "é" is two bytes and does not fit in 4 */
     assert_string_equal(envelope_text("abc\xc3\xa9zz", 4, buf, sizeof(buf)), "abc?...");
     assert_string_equal(envelope_text("ab\xc3\xa9zz", 4, buf, sizeof(buf)), "ab\xc3\xa9...");
-    assert_string_equal(envelope_text("a\nb\x7f\xff", 10, buf, sizeof(buf)), "a?b??");
+    assert_string_equal(envelope_text("a\nb\x7f\xff\x1b\t", 10, buf, sizeof(buf)), "a\nb???\t");
     assert_string_equal(envelope_text("\xe2\x82\xac\xe2\x82", 10, buf, sizeof(buf)),
                         "\xe2\x82\xac??");
     /* never past the buffer */
