@@ -87,10 +87,13 @@ static bool var_name_ok(const char *v)
  * string short unseen). */
 
 #define SCAN_DEPTH_MAX 8
+#define NOT_A_COMMAND                                                                              \
+    "not a Command: %zu bytes that do not decode as axion.agent.v1.Command (deploy.proto): "
 
 struct scan {
     struct envelope *e;
     size_t fields;
+    size_t len;        /* of the whole record */
     const uint8_t *id; /* the last top-level command_id (field 1), for the refusal's result */
     size_t id_len;
 };
@@ -126,8 +129,8 @@ static int scan_message(struct scan *sc, const ProtobufCMessageDescriptor *d, co
         size_t at = (size_t)(p - (end - len));
         uint64_t tag, n;
         if (scan_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 536870911u)
-            return refuse(sc->e, MALFORMED, "not a Command: %s: a bad field tag at byte %zu",
-                          *path ? path : "the envelope", at);
+            return refuse(sc->e, MALFORMED, NOT_A_COMMAND "%s: a bad field tag at byte %zu",
+                          sc->len, *path ? path : "the envelope", at);
         uint32_t num = (uint32_t)(tag >> 3);
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
         char here[160];
@@ -145,21 +148,23 @@ static int scan_message(struct scan *sc, const ProtobufCMessageDescriptor *d, co
         switch (tag & 7) {
         case 0:
             if (scan_varint(&p, end, &n) < 0)
-                return refuse(sc->e, MALFORMED, "not a Command: %s: a number cut short", here);
+                return refuse(sc->e, MALFORMED, NOT_A_COMMAND "%s: a number cut short", sc->len,
+                              here);
             break;
         case 1:
         case 5: {
             size_t w = (tag & 7) == 1 ? 8 : 4;
             if ((size_t)(end - p) < w)
-                return refuse(sc->e, MALFORMED, "not a Command: %s: a number cut short", here);
+                return refuse(sc->e, MALFORMED, NOT_A_COMMAND "%s: a number cut short", sc->len,
+                              here);
             p += w;
             break;
         }
         case 2:
             if (scan_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p))
                 return refuse(sc->e, MALFORMED,
-                              "not a Command: %s: its length runs past the end of the record",
-                              here);
+                              NOT_A_COMMAND "%s: its length runs past the end of the record",
+                              sc->len, here);
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 int r = scan_message(sc, f->descriptor, p, (size_t)n, here, depth + 1);
                 if (r)
@@ -177,8 +182,8 @@ static int scan_message(struct scan *sc, const ProtobufCMessageDescriptor *d, co
             break;
         default:
             return refuse(sc->e, MALFORMED,
-                          "not a Command: %s: wire type %u is not supported (groups are not used)",
-                          here, (unsigned)(tag & 7));
+                          NOT_A_COMMAND "%s: wire type %u is not supported (groups are not used)",
+                          sc->len, here, (unsigned)(tag & 7));
         }
     }
     return 0;
@@ -425,7 +430,7 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
                ENVELOPE_MAX);
         return 0;
     }
-    struct scan sc = {.e = e};
+    struct scan sc = {.e = e, .len = len};
     if (scan_message(&sc, &axion__agent__v1__command__descriptor, buf, len, "", 0)) {
         /* Refused before decoding: the result still names the command when its id is good. */
         if (sc.id && sc.id_len <= ENVELOPE_ID_MAX) {
