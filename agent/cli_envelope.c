@@ -8,6 +8,7 @@
  * applies when it receives one (sources/envelope.h); decode prints a Command, a StatusEvent or
  * a TelemetryBatch as JSON. Neither needs a config or a store. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,11 +48,32 @@ static int read_all(FILE *f, size_t max, char **ret, size_t *ret_len)
     return *ret ? 0 : -ENOMEM;
 }
 
+/* A regular file or a pipe (`--attach k=<(cmd)`); a directory, a device or a socket is refused
+ * (-EISDIR, -ENODEV). Opened without blocking: a named FIFO nobody writes to reads as empty
+ * instead of hanging. */
 static int read_path(const char *path, size_t max, char **ret, size_t *ret_len)
 {
-    FILE *f = fopen(path, "rbe");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
         return -errno;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    if (!S_ISREG(sb.st_mode) && !S_ISFIFO(sb.st_mode)) {
+        close(fd);
+        return S_ISDIR(sb.st_mode) ? -EISDIR : -ENODEV;
+    }
+    if (S_ISFIFO(sb.st_mode))
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
     int r = read_all(f, max, ret, ret_len);
     fclose(f);
     return r;
@@ -60,6 +83,10 @@ static const char *read_error(int r, size_t max, char *buf, size_t len)
 {
     if (r == -EMSGSIZE)
         snprintf(buf, len, "larger than %zu bytes", max);
+    else if (r == -EISDIR)
+        snprintf(buf, len, "a directory, not a file");
+    else if (r == -ENODEV)
+        snprintf(buf, len, "not a regular file or a pipe");
     else
         snprintf(buf, len, "%s", strerror(-r));
     return buf;
@@ -407,6 +434,15 @@ int cli_encode(struct cli_ctx *ctx, int argc, char **argv)
     else if (body != AXION__AGENT__V1__COMMAND__BODY_DEPLOY &&
              (e.file || e.n_vars || e.n_files || e.filename))
         missing = "-f, --var, --attach and --filename are for deploy only";
+    else if (e.generation && body != AXION__AGENT__V1__COMMAND__BODY_DEPLOY &&
+             body != AXION__AGENT__V1__COMMAND__BODY_REMOVE_STACK)
+        missing = "--generation is for deploy and remove only";
+    else if (e.replicas >= 0 && body != AXION__AGENT__V1__COMMAND__BODY_SCALE)
+        missing = "--replicas is for scale only";
+    else if (e.service && (body == AXION__AGENT__V1__COMMAND__BODY_DEPLOY ||
+                           body == AXION__AGENT__V1__COMMAND__BODY_REMOVE_STACK ||
+                           body == AXION__AGENT__V1__COMMAND__BODY_RECONCILE_NOW))
+        missing = "--service is for scale, stop, start and restart only";
     if (missing) {
         fprintf(stderr, "axion-agent encode %s: %s (see --help)\n", e.kind, missing);
         goto out;
@@ -418,6 +454,10 @@ int cli_encode(struct cli_ctx *ctx, int argc, char **argv)
         if (r < 0) {
             fprintf(stderr, "axion-agent encode: %s: %s\n", e.file,
                     read_error(r, ENVELOPE_COMPOSE_MAX, why, sizeof(why)));
+            goto out;
+        }
+        if (len == 0) {
+            fprintf(stderr, "axion-agent encode: %s: empty (a manifest is needed)\n", e.file);
             goto out;
         }
         if (strlen(e.compose) != len) {
@@ -444,6 +484,27 @@ out:
 /* ---- decode: any message as JSON, by its descriptor ------------------------------------------ */
 
 static json_t *message_json(const ProtobufCMessage *m);
+
+/* decode --show-secrets: print what may be a secret as it is. */
+static bool show_secrets;
+
+/* Fields that may hold a secret: a variable's value, an attached file's content (a secret's
+ * file:), a swarm join token. Shown as their size unless --show-secrets. */
+static bool is_secret(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
+{
+    return (d == &axion__agent__v1__variable__descriptor && streq(f->name, "value")) ||
+           (d == &axion__agent__v1__file__descriptor && streq(f->name, "content")) ||
+           (d == &axion__agent__v1__swarm_join__descriptor && streq(f->name, "join_token"));
+}
+
+static json_t *redacted_json(const ProtobufCFieldDescriptor *f, const void *p)
+{
+    size_t n = f->type == PROTOBUF_C_TYPE_BYTES ? ((const ProtobufCBinaryData *)p)->len
+                                                : strlen(*(char *const *)p);
+    char s[96];
+    snprintf(s, sizeof(s), "<redacted: %zu bytes; --show-secrets shows it>", n);
+    return json_string(s);
+}
 
 /* Bytes as a JSON string when they are UTF-8 text without NUL, else {"base64": "..."}. */
 static json_t *bytes_json(const uint8_t *data, size_t len)
@@ -585,7 +646,7 @@ static json_t *message_json(const ProtobufCMessage *m)
         } else {
             if (is_default(f, p))
                 continue;
-            v = value_json(f, p);
+            v = !show_secrets && is_secret(d, f) ? redacted_json(f, p) : value_json(f, p);
         }
         json_object_set_new(o, f->name, v ? v : json_null());
     }
@@ -602,6 +663,7 @@ int cli_decode(struct cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"type", required_argument, NULL, 't'},
+        {"show-secrets", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -630,14 +692,20 @@ int cli_decode(struct cli_ctx *ctx, int argc, char **argv)
                 return 1;
             }
             break;
+        case 'S':
+            show_secrets = true;
+            break;
         case 'h':
-            printf("Usage: axion-agent decode [--type command|status|telemetry] < FILE\n\n"
+            printf("Usage: axion-agent decode [--type command|status|telemetry] [--show-secrets]"
+                   " < FILE\n\n"
                    "Prints one protobuf message from stdin as JSON: a Command envelope (the\n"
                    "value of a {prefix}.commands.AGENT_ID record, the default), a StatusEvent\n"
                    "(a {prefix}.status record) or a TelemetryBatch. Field names are the\n"
                    "proto's, enums by name, fields at their default left out; bytes that are\n"
-                   "not UTF-8 text are given as {\"base64\": \"...\"}. Exit 1 when the input\n"
-                   "does not decode.\n");
+                   "not UTF-8 text are given as {\"base64\": \"...\"}. What may be a secret\n"
+                   "(variable values, attached files' contents, a swarm join token) is shown\n"
+                   "as its size unless --show-secrets is given. Exit 1 when the input does not\n"
+                   "decode.\n");
             return 0;
         default:
             return 1;

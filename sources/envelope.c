@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/toml.h"
 #include "lib/util.h"
 
 /* ---- refusals ---------------------------------------------------------------------------------
@@ -54,13 +55,15 @@ static int check_name(struct envelope *e, const char *field, const char *v, bool
         return required ? refuse(e, MALFORMED, "%s: missing", field) : 0;
     if (n > ENVELOPE_NAME_MAX)
         return refuse(e, LIMIT, "%s: %zu bytes, more than %u", field, n, ENVELOPE_NAME_MAX);
+    char shown[ENVELOPE_NAME_MAX + 4];
     if (!is_alnum(v[0]))
-        return refuse(e, MALFORMED, "%s \"%s\": must start with a letter or a digit", field, v);
+        return refuse(e, MALFORMED, "%s \"%s\": must start with a letter or a digit", field,
+                      envelope_text(v, ENVELOPE_NAME_MAX, shown, sizeof(shown)));
     for (const char *p = v; *p; p++)
         if (!is_alnum(*p) && !strchr("_-.", *p))
             return refuse(e, MALFORMED,
-                          "%s \"%.63s\": only letters, digits, '_', '-' and '.' are allowed", field,
-                          v);
+                          "%s \"%s\": only letters, digits, '_', '-' and '.' are allowed", field,
+                          envelope_text(v, ENVELOPE_NAME_MAX, shown, sizeof(shown)));
     return 0;
 }
 
@@ -72,6 +75,118 @@ static bool var_name_ok(const char *v)
         if (!is_alnum(*p) && *p != '_')
             return false;
     return true;
+}
+
+/* ---- the bytes before they are decoded ---------------------------------------------------------
+ *
+ * protobuf-c allocates a struct for every element of a repeated field and copies every unknown
+ * field: a 16 MiB record of empty elements would cost hundreds of MiB. So the wire form is
+ * walked first, by the descriptors, and refused before anything is allocated when it holds more
+ * than ENVELOPE_FIELDS_MAX fields in all, nests deeper than the schema does, or has a string
+ * field that is not UTF-8 text without NUL bytes (proto3 strings are UTF-8; a NUL would cut the
+ * string short unseen). */
+
+#define SCAN_DEPTH_MAX 8
+#define NOT_A_COMMAND                                                                              \
+    "not a Command: %zu bytes that do not decode as axion.agent.v1.Command (deploy.proto): "
+
+struct scan {
+    struct envelope *e;
+    size_t fields;
+    size_t len;        /* of the whole record */
+    const uint8_t *id; /* the last top-level command_id (field 1), for the refusal's result */
+    size_t id_len;
+};
+
+/* A varint at *p (before end): 0, or -1 when cut short or longer than 10 bytes. */
+static int scan_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *ret = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static bool text_ok(const uint8_t *s, size_t len)
+{
+    return !memchr(s, '\0', len) && toml_utf8_valid((const char *)s, len);
+}
+
+static int scan_message(struct scan *sc, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                        size_t len, const char *path, unsigned depth)
+{
+    const uint8_t *end = p + len;
+    unsigned seen[32] = {0}; /* occurrences of each known field, for the element's index */
+    if (depth > SCAN_DEPTH_MAX)
+        return refuse(sc->e, LIMIT, "%s: nested more than %u deep", path, SCAN_DEPTH_MAX);
+    while (p < end) {
+        size_t at = (size_t)(p - (end - len));
+        uint64_t tag, n;
+        if (scan_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 536870911u)
+            return refuse(sc->e, MALFORMED, NOT_A_COMMAND "%s: a bad field tag at byte %zu",
+                          sc->len, *path ? path : "the envelope", at);
+        uint32_t num = (uint32_t)(tag >> 3);
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
+        char here[160];
+        size_t idx = f ? (size_t)(f - d->fields) : 0;
+        unsigned nth = f && idx < ARRAY_SIZE(seen) ? seen[idx]++ : 0;
+        if (!f)
+            snprintf(here, sizeof(here), "%s%sfield %" PRIu32, path, *path ? "." : "", num);
+        else if (f->label == PROTOBUF_C_LABEL_REPEATED)
+            snprintf(here, sizeof(here), "%s%s%s[%u]", path, *path ? "." : "", f->name, nth);
+        else
+            snprintf(here, sizeof(here), "%s%s%s", path, *path ? "." : "", f->name);
+        if (++sc->fields > ENVELOPE_FIELDS_MAX)
+            return refuse(sc->e, LIMIT, "%s: the command has more than %u fields in all", here,
+                          ENVELOPE_FIELDS_MAX);
+        switch (tag & 7) {
+        case 0:
+            if (scan_varint(&p, end, &n) < 0)
+                return refuse(sc->e, MALFORMED, NOT_A_COMMAND "%s: a number cut short", sc->len,
+                              here);
+            break;
+        case 1:
+        case 5: {
+            size_t w = (tag & 7) == 1 ? 8 : 4;
+            if ((size_t)(end - p) < w)
+                return refuse(sc->e, MALFORMED, NOT_A_COMMAND "%s: a number cut short", sc->len,
+                              here);
+            p += w;
+            break;
+        }
+        case 2:
+            if (scan_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p))
+                return refuse(sc->e, MALFORMED,
+                              NOT_A_COMMAND "%s: its length runs past the end of the record",
+                              sc->len, here);
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                int r = scan_message(sc, f->descriptor, p, (size_t)n, here, depth + 1);
+                if (r)
+                    return r;
+            } else if (f && f->type == PROTOBUF_C_TYPE_STRING) {
+                if (!text_ok(p, (size_t)n))
+                    return refuse(sc->e, MALFORMED, "%s: not UTF-8 text (or holds a NUL byte)",
+                                  here);
+                if (depth == 0 && num == 1) {
+                    sc->id = p;
+                    sc->id_len = (size_t)n;
+                }
+            }
+            p += n;
+            break;
+        default:
+            return refuse(sc->e, MALFORMED,
+                          NOT_A_COMMAND "%s: wire type %u is not supported (groups are not used)",
+                          sc->len, here, (unsigned)(tag & 7));
+        }
+    }
+    return 0;
 }
 
 static int generation_of(struct envelope *e, const char *field, uint64_t g, int64_t *ret)
@@ -123,9 +238,11 @@ static int deploy(struct envelope *e, const Axion__Agent__V1__Deploy *d)
             return refuse(e, LIMIT, "deploy.files[%zu].name: %zu bytes, more than %u", i, nl,
                           ENVELOPE_FILE_NAME_MAX);
         for (size_t j = 0; j < i; j++)
-            if (streq(d->files[j]->name, f->name))
-                return refuse(e, MALFORMED, "deploy.files[%zu].name: \"%.255s\" is given twice", i,
-                              f->name);
+            if (streq(d->files[j]->name, f->name)) {
+                char shown[ENVELOPE_FILE_NAME_MAX + 4];
+                return refuse(e, MALFORMED, "deploy.files[%zu].name: \"%s\" is given twice", i,
+                              envelope_text(f->name, ENVELOPE_FILE_NAME_MAX, shown, sizeof(shown)));
+            }
         bytes += f->content.len;
     }
     if (bytes > ENVELOPE_FILES_BYTES_MAX)
@@ -139,17 +256,18 @@ static int deploy(struct envelope *e, const Axion__Agent__V1__Deploy *d)
     for (size_t i = 0; i < d->n_variables; i++) {
         const Axion__Agent__V1__Variable *v = d->variables[i];
         size_t nl = strlen(v->name), vl = strlen(v->value);
+        char shown[ENVELOPE_VAR_NAME_MAX + 4];
         if (nl > ENVELOPE_VAR_NAME_MAX)
             return refuse(e, LIMIT, "deploy.variables[%zu].name: %zu bytes, more than %u", i, nl,
                           ENVELOPE_VAR_NAME_MAX);
         if (!var_name_ok(v->name))
             return refuse(e, MALFORMED,
-                          "deploy.variables[%zu].name \"%.256s\": expected letters, digits and "
+                          "deploy.variables[%zu].name \"%s\": expected letters, digits and "
                           "'_', not starting with a digit",
-                          i, v->name);
+                          i, envelope_text(v->name, ENVELOPE_VAR_NAME_MAX, shown, sizeof(shown)));
         for (size_t j = 0; j < i; j++)
             if (streq(d->variables[j]->name, v->name))
-                return refuse(e, MALFORMED, "deploy.variables[%zu].name: %.256s is given twice", i,
+                return refuse(e, MALFORMED, "deploy.variables[%zu].name: %s is given twice", i,
                               v->name);
         if (vl > ENVELOPE_VAR_VALUE_MAX)
             return refuse(e, LIMIT, "deploy.variables[%zu] (%s): value of %zu bytes, more than %u",
@@ -312,6 +430,19 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
                ENVELOPE_MAX);
         return 0;
     }
+    struct scan sc = {.e = e, .len = len};
+    if (scan_message(&sc, &axion__agent__v1__command__descriptor, buf, len, "", 0)) {
+        /* Refused before decoding: the result still names the command when its id is good. */
+        if (sc.id && sc.id_len <= ENVELOPE_ID_MAX) {
+            memcpy(e->id, sc.id, sc.id_len);
+            e->id[sc.id_len] = '\0';
+            if (!id_problem(e->id)) {
+                e->command_id = e->id;
+                e->rq.command_id = e->id;
+            }
+        }
+        return 0;
+    }
     e->cmd = axion__agent__v1__command__unpack(NULL, len, buf);
     if (!e->cmd) {
         /* protobuf-c says only that it failed (and -ENOMEM looks the same): bytes that are
@@ -338,10 +469,13 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
     /* A later refusal wins: the addressee over the id over the body. */
     if (problem)
         refuse(e, MALFORMED, "command_id: %s", problem);
-    if (*c->agent_id && agent_id && !streq(c->agent_id, agent_id))
+    if (*c->agent_id && agent_id && !streq(c->agent_id, agent_id)) {
+        char theirs[ENVELOPE_ID_MAX + 4], ours[ENVELOPE_ID_MAX + 4];
         refuse(e, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_WRONG_AGENT,
-               "agent_id: the command is for agent \"%.128s\", this is \"%.128s\"", c->agent_id,
-               agent_id);
+               "agent_id: the command is for agent \"%s\", this is \"%s\"",
+               envelope_text(c->agent_id, ENVELOPE_ID_MAX, theirs, sizeof(theirs)),
+               envelope_text(agent_id, ENVELOPE_ID_MAX, ours, sizeof(ours)));
+    }
     return 0;
 }
 
@@ -433,9 +567,22 @@ static bool has_generation(enum intake_kind kind)
     return kind == INTAKE_DEPLOY || kind == INTAKE_REMOVE;
 }
 
+/* A name the result may echo: one the checks took, else "" (a refused record's stack may be
+ * megabytes of anything). */
+static bool echo_ok(const char *v)
+{
+    size_t n = v ? strnlen(v, ENVELOPE_NAME_MAX + 1) : 0;
+    if (n == 0 || n > ENVELOPE_NAME_MAX || !is_alnum(v[0]))
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!is_alnum(*p) && !strchr("_-.", *p))
+            return false;
+    return true;
+}
+
 static const char *service_of(const struct envelope *e)
 {
-    return e->rq.service ? e->rq.service : "";
+    return echo_ok(e->rq.service) ? e->rq.service : "";
 }
 
 void envelope_result_from_intake(const struct envelope *e, const struct intake_result *res,
@@ -444,7 +591,7 @@ void envelope_result_from_intake(const struct envelope *e, const struct intake_r
     axion__agent__v1__command_result__init(r);
     r->command_id = (char *)e->command_id;
     r->kind = (Axion__Agent__V1__CommandKind)e->kind;
-    r->stack = (char *)(e->rq.stack ? e->rq.stack : "");
+    r->stack = (char *)(echo_ok(e->rq.stack) ? e->rq.stack : "");
     r->service = (char *)service_of(e);
     r->generation = e->rq.generation > 0 ? (uint64_t)e->rq.generation : 0;
     r->received_at_ms = now;
@@ -514,4 +661,40 @@ int envelope_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len)
     *ret = b;
     *ret_len = n;
     return 0;
+}
+
+const char *envelope_text(const char *s, size_t max, char *buf, size_t len)
+{
+    if (!len)
+        return "";
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strnlen((const char *)p, max + 1), o = 0;
+    bool cut = n > max;
+    if (cut)
+        n = max;
+    size_t room = len - 1 - (cut && len > 4 ? 3 : 0);
+    for (size_t i = 0; i < n && o < room;) {
+        /* the longest valid UTF-8 sequence at i, within n */
+        size_t k = 1;
+        if (p[i] >= 0xc0 && p[i] < 0xf8)
+            k = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
+        if (k > 1 && (i + k > n || !toml_utf8_valid((const char *)p + i, k)))
+            k = 0; /* invalid or cut: one byte, shown as '?' */
+        if (k == 0 || (k == 1 && ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] >= 0x7f))) {
+            buf[o++] = '?';
+            i++;
+            continue;
+        }
+        if (o + k > room)
+            break;
+        memcpy(buf + o, p + i, k);
+        o += k;
+        i += k;
+    }
+    if (cut && len > 4) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
 }

@@ -45,6 +45,9 @@
 #define ENVELOPE_FILENAME_MAX    255u       /* Deploy.filename */
 #define ENVELOPE_REPLICAS_MAX    10000u     /* Scale.replicas */
 #define ENVELOPE_ERROR_MAX       4096u      /* error text the agent sends */
+/* Fields of one Command in all (every element of a repeated field, nested and unknown ones
+ * too), counted on the wire before anything is allocated: a Deploy at its limits has ~4,000. */
+#define ENVELOPE_FIELDS_MAX 8192u
 
 /* The channel a Command came on: Logs is carried by gRPC only. */
 enum envelope_channel {
@@ -65,6 +68,7 @@ struct envelope {
      * UNSUPPORTED, WRONG_AGENT) and its text; 0 and "" when the intake decides. */
     Axion__Agent__V1__ErrorCode error_code;
     char error[1024];
+    char id[ENVELOPE_ID_MAX + 1]; /* command_id of a record refused before it was decoded */
     /* What the intake gets: kind, command id, names, generation, manifest, files, variables.
      * The caller sets source and position. It borrows from cmd and the arrays below. */
     struct intake_request rq;
@@ -90,6 +94,11 @@ void envelope_result_from_intake(const struct envelope *e, const struct intake_r
 /* A CommandResult for a tracker's final result; strings borrowed from f. */
 void envelope_result_from_final(const struct tracker_final *f, int64_t now,
                                 Axion__Agent__V1__CommandResult *r);
+
+/* s as text a message may carry: at most max bytes of it (cut at a character, "..." added),
+ * valid UTF-8, control bytes (but newline and tab) and bytes that are no UTF-8 shown as '?'; into
+ * buf (len >= 4). */
+const char *envelope_text(const char *s, size_t max, char *buf, size_t len);
 
 /* Packs m into a malloc'ed buffer: 0, -ENOMEM, or -EMSGSIZE past ENVELOPE_MAX. */
 int envelope_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len);

@@ -18,6 +18,7 @@
 #include "sources/kafka_internal.h"
 
 static void drain(struct kafka *k);
+static void acks_flush(struct kafka *k);
 
 /* ---- status events from the outbox ----------------------------------------------------------- */
 
@@ -41,6 +42,26 @@ static uint8_t *with_event_id(const void *payload, size_t len, int64_t id, size_
     } while (v);
     *ret_len = n;
     return b;
+}
+
+/* Errors that handing the same bytes again can never cure: the row is dropped (logged and
+ * counted as a delivery failure) instead of holding every later status event behind it. */
+static bool undeliverable(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+           err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE || err == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
+static void drop_row(struct kafka *k, int64_t id, size_t len, rd_kafka_resp_err_t err)
+{
+    log_error("kafka: status event %" PRId64 " (%zu bytes) can never be written to %s (%s); it "
+              "is dropped from the outbox so that the events after it are delivered",
+              id, len, k->status_topic, rd_kafka_err2str(err));
+    k->delivery_failures++;
+    int64_t *slot = ARRAY_PUSH(&k->acks, &k->n_acks, &k->cap_acks);
+    if (slot)
+        *slot = id;
 }
 
 /* Hands outbox rows after sent_upto to librdkafka, up to KAFKA_INFLIGHT_MAX in flight. */
@@ -70,6 +91,11 @@ static void drain(struct kafka *k)
             RD_KAFKA_V_OPAQUE((void *)(intptr_t)m->id), RD_KAFKA_V_END);
         if (err) {
             free(value);
+            if (undeliverable(err)) {
+                drop_row(k, m->id, len, err);
+                k->sent_upto = m->id;
+                continue;
+            }
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 kafka_status_error(k, 'p', err, "produce");
             break;
@@ -79,6 +105,8 @@ static void drain(struct kafka *k)
         sent++;
     }
     store_outbox_msg_array_free(msgs, n);
+    if (k->n_acks && !k->in_flight)
+        acks_flush(k); /* rows dropped with nothing in flight: no delivery report comes */
     /* More rows than one peek: the next delivery reports call drain() again. */
     if (sent)
         kafka_status_mark(k);
@@ -196,6 +224,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     if (k->in_flight)
         k->in_flight--;
+    if (m->err && undeliverable(m->err)) {
+        drop_row(k, id, m->len, m->err);
+        return;
+    }
     if (m->err) {
         /* Kept in the outbox: handed again, in order, once nothing is in flight. */
         k->resend = true;

@@ -38,18 +38,10 @@ static int put_event(struct kafka *k, Axion__Agent__V1__StatusEvent *ev)
     return r;
 }
 
-/* s cut to at most max bytes at a UTF-8 boundary, ending in "..." when cut; into buf. */
+/* s as bounded valid UTF-8 text (envelope_text()) in buf of max + 4 bytes. */
 static const char *cut(const char *s, size_t max, char *buf)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n <= max)
-        return s ? s : "";
-    size_t keep = max - 3;
-    while (keep && ((unsigned char)s[keep] & 0xc0) == 0x80)
-        keep--;
-    memcpy(buf, s, keep);
-    memcpy(buf + keep, "...", 4);
-    return buf;
+    return envelope_text(s, max, buf, max + 4);
 }
 
 /* ---- commands ----------------------------------------------------------------------------------
@@ -59,7 +51,11 @@ int kafka_report_outcome(struct kafka *k, const struct envelope *e, const struct
                          const rd_kafka_message_t *m)
 {
     Axion__Agent__V1__CommandResult r;
+    char error[ENVELOPE_ERROR_MAX];
     envelope_result_from_intake(e, res, kafka_now_ms(), &r);
+    /* Bounded valid text whatever the intake's message quotes: a status event that does not
+     * encode or that a reader cannot parse would hold the batch or the status topic. */
+    r.error = (char *)envelope_text(r.error, ENVELOPE_ERROR_MAX - 4, error, sizeof(error));
     Axion__Agent__V1__KafkaPosition pos = AXION__AGENT__V1__KAFKA_POSITION__INIT;
     pos.topic = (char *)rd_kafka_topic_name(m->rkt);
     pos.partition = m->partition;
@@ -78,7 +74,7 @@ void kafka_report_final(const struct tracker_final *f, void *userdata)
     int64_t now = kafka_now_ms();
     envelope_result_from_final(f, now, &r);
     char buf[ENVELOPE_ERROR_MAX];
-    r.error = (char *)cut(r.error, ENVELOPE_ERROR_MAX - 1, buf);
+    r.error = (char *)cut(r.error, ENVELOPE_ERROR_MAX - 4, buf);
     struct store_command *c = NULL;
     if (store_get_command(k->store, f->command_id, &c) == 0)
         r.received_at_ms = c->received_at;
@@ -160,7 +156,7 @@ static int report_stack(struct kafka *k, const struct reconciler_stack_report *s
     s.generation = sr->generation > 0 ? (uint64_t)sr->generation : 0;
     s.applied_generation = last && last->generation > 0 ? (uint64_t)last->generation : 0;
     s.state = stack_state_of(sr->state);
-    s.reason = (char *)cut(sr->reason, REASON_MAX, reason);
+    s.reason = (char *)cut(sr->reason, REASON_MAX - 3, reason);
     s.updated_at_ms = kafka_now_ms();
 
     struct store_stack_status *st = NULL;
@@ -228,7 +224,7 @@ static int report_apply(struct kafka *k, const struct store_apply *a)
     ar.ok = a->result && streq(a->result, "ok");
     if (!ar.ok && a->result)
         ar.error = (char *)cut(strncmp(a->result, "failed: ", 8) == 0 ? a->result + 8 : a->result,
-                               ENVELOPE_ERROR_MAX - 1, error);
+                               ENVELOPE_ERROR_MAX - 4, error);
     json_t *plan = a->plan_json ? json_loads(a->plan_json, 0, NULL) : NULL;
     ar.creates = count_steps(plan, "create");
     ar.updates = count_steps(plan, "update");

@@ -306,6 +306,222 @@ static void test_undecodable(void **state)
     envelope_release(&e);
 }
 
+/* Appends a varint. */
+static size_t put_varint(uint8_t *b, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+/* Counts on the wire are refused before protobuf-c allocates an element each: a Deploy of
+ * 100,000 empty files (200 KB that would decode into ~10 MB of structs; 16 MiB of them into
+ * ~800 MB), and a flood of unknown fields. The result still names the command. */
+static void test_wire_counts(void **state)
+{
+    size_t n_el = 100000, cap = 3 * n_el + 64;
+    uint8_t *inner = malloc(cap), *rec = malloc(cap + 64);
+    assert_non_null(inner);
+    assert_non_null(rec);
+    size_t il = 0;
+    inner[il++] = 0x0a; /* Deploy.stack = "web" */
+    inner[il++] = 3;
+    memcpy(inner + il, "web", 3);
+    il += 3;
+    for (size_t i = 0; i < n_el; i++) {
+        inner[il++] = 0x22; /* Deploy.files: an empty File */
+        inner[il++] = 0x00;
+    }
+    size_t rl = 0;
+    rec[rl++] = 0x0a; /* command_id = "big-1" */
+    rec[rl++] = 5;
+    memcpy(rec + rl, "big-1", 5);
+    rl += 5;
+    rec[rl++] = 0x52; /* field 10, deploy */
+    rl += put_varint(rec + rl, il);
+    memcpy(rec + rl, inner, il);
+    rl += il;
+    struct envelope e;
+    assert_int_equal(envelope_decode(rec, rl, ENVELOPE_KAFKA, "a1", &e), 0);
+    assert_null(e.cmd);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_LIMIT);
+    assert_non_null(strstr(e.error, "deploy.files["));
+    assert_non_null(strstr(e.error, "more than 8192 fields"));
+    assert_string_equal(e.command_id, "big-1");
+    assert_string_equal(e.rq.command_id, "big-1");
+    envelope_release(&e);
+
+    /* Unknown fields (varint 0 at field 150, a number the agent ignores) count too. */
+    rl = 0;
+    for (size_t i = 0; i < n_el; i++) {
+        rl += put_varint(rec + rl, (150u << 3) | 0);
+        rec[rl++] = 0;
+    }
+    assert_int_equal(envelope_decode(rec, rl, ENVELOPE_KAFKA, "a1", &e), 0);
+    assert_null(e.cmd);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_LIMIT);
+    assert_non_null(strstr(e.error, "field 150"));
+    assert_string_equal(e.command_id, "");
+    assert_null(e.rq.command_id);
+    envelope_release(&e);
+
+    /* A length that runs past the end, and a group (wire type 3): malformed, not a crash. */
+    static const uint8_t past[] = {0x0a, 0x05, 'a', 'b'};
+    assert_int_equal(envelope_decode(past, sizeof(past), ENVELOPE_KAFKA, "a1", &e), 0);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+    assert_non_null(strstr(e.error, "command_id: its length runs past the end"));
+    envelope_release(&e);
+    static const uint8_t group[] = {0x0b, 0x0c};
+    assert_int_equal(envelope_decode(group, sizeof(group), ENVELOPE_KAFKA, "a1", &e), 0);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+    assert_non_null(strstr(e.error, "wire type 3"));
+    envelope_release(&e);
+    free(inner);
+    free(rec);
+}
+
+/* Every string of a Command is UTF-8 text without NUL (the proto3 rule; a NUL would cut a
+ * manifest short unseen): one that is not is refused naming the field, never echoing it; what
+ * the agent echoes (names in errors, stack and service in the result) is bounded valid text. */
+static void test_text(void **state)
+{
+    static const char *fields[] = {"deploy.compose",
+                                   "deploy.variables[1].value",
+                                   "deploy.files[0].name",
+                                   "deploy.filename",
+                                   "agent_id",
+                                   "deploy.stack"};
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        Axion__Agent__V1__Command c;
+        Axion__Agent__V1__Deploy d;
+        deploy_cmd(&c, &d);
+        Axion__Agent__V1__Variable v1 = AXION__AGENT__V1__VARIABLE__INIT, v2 = v1,
+                                   *vp[2] = {&v1, &v2};
+        Axion__Agent__V1__File f = AXION__AGENT__V1__FILE__INIT, *fp = &f;
+        v1.name = "A";
+        v1.value = "fine";
+        v2.name = "B";
+        v2.value = "s3cr\xff\xfe";
+        f.name = "n\xc3";
+        d.variables = vp;
+        d.files = &fp;
+        switch (i) {
+        case 0:
+            d.compose = "services: {}\n\xc0\xaf";
+            break;
+        case 1:
+            d.n_variables = 2;
+            break;
+        case 2:
+            d.n_files = 1;
+            break;
+        case 3:
+            d.filename = "x\x80.yml";
+            break;
+        case 4:
+            c.agent_id = "a\xff";
+            break;
+        default:
+            d.stack = "\xe2\x82";
+            break;
+        }
+        struct envelope e;
+        decode(&c, &e);
+        if (!strstr(e.error, fields[i]) || !strstr(e.error, "not UTF-8 text"))
+            fail_msg("case %zu: expected %s in \"%s\"", i, fields[i], e.error);
+        assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+        assert_null(strstr(e.error, "s3cr"));
+        assert_string_equal(e.command_id, "cmd-1");
+        envelope_release(&e);
+    }
+
+    /* A NUL inside the compose text: the bytes say more than the string would. */
+    static const char yml[] = "services: {}\n";
+    uint8_t rec[64];
+    size_t rl = 0;
+    rec[rl++] = 0x52;
+    rec[rl++] = (uint8_t)(2 + 3 + 2 + 2 + sizeof(yml) + 1 + 2);
+    rec[rl++] = 0x0a;
+    rec[rl++] = 3;
+    memcpy(rec + rl, "web", 3);
+    rl += 3;
+    rec[rl++] = 0x10; /* generation 1 */
+    rec[rl++] = 1;
+    rec[rl++] = 0x1a;
+    rec[rl++] = (uint8_t)(sizeof(yml) + 2);
+    memcpy(rec + rl, yml, sizeof(yml)); /* with its NUL */
+    rl += sizeof(yml);
+    rec[rl++] = 'x';
+    rec[rl++] = 'y';
+    rec[1] = (uint8_t)(rl - 2);
+    struct envelope e;
+    assert_int_equal(envelope_decode(rec, rl, ENVELOPE_KAFKA, "a1", &e), 0);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+    assert_non_null(strstr(e.error, "deploy.compose: not UTF-8 text (or holds a NUL byte)"));
+    envelope_release(&e);
+
+    /* A refused stack of a megabyte is not echoed in the result; a bad name in an error is
+     * cut to the limit at a character, with control bytes as '?'. */
+    Axion__Agent__V1__Command c;
+    Axion__Agent__V1__Deploy d;
+    deploy_cmd(&c, &d);
+    char *huge = malloc((1u << 20) + 1);
+    assert_non_null(huge);
+    memset(huge, 'a', 1u << 20);
+    huge[1u << 20] = '\0';
+    d.stack = huge;
+    decode(&c, &e);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_LIMIT);
+    struct intake_result res = {.outcome = INTAKE_REJECTED, .cause = INTAKE_CAUSE_REFUSED};
+    snprintf(res.error, sizeof(res.error), "%s", e.error);
+    Axion__Agent__V1__CommandResult r;
+    envelope_result_from_intake(&e, &res, 1, &r);
+    assert_string_equal(r.stack, "");
+    assert_true(protobuf_c_message_get_packed_size(&r.base) < 4096);
+    envelope_release(&e);
+    free(huge);
+
+    deploy_cmd(&c, &d);
+    d.stack = "-\x1b[31m\xc3\xa9";
+    decode(&c, &e);
+    assert_non_null(strstr(e.error, "\"-?[31m\xc3\xa9\": must start"));
+    envelope_result_from_intake(&e, &res, 1, &r);
+    assert_string_equal(r.stack, "");
+    envelope_release(&e);
+
+    Axion__Agent__V1__Scale sc = AXION__AGENT__V1__SCALE__INIT;
+    axion__agent__v1__command__init(&c);
+    c.command_id = "s-1";
+    c.body_case = AXION__AGENT__V1__COMMAND__BODY_SCALE;
+    c.scale = &sc;
+    sc.stack = "web";
+    sc.service = "no/such";
+    decode(&c, &e);
+    assert_int_equal(e.error_code, AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+    envelope_result_from_intake(&e, &res, 1, &r);
+    assert_string_equal(r.stack, "web");
+    assert_string_equal(r.service, "");
+    envelope_release(&e);
+}
+
+static void test_envelope_text(void **state)
+{
+    char buf[16];
+    assert_string_equal(envelope_text("plain", 10, buf, sizeof(buf)), "plain");
+    assert_string_equal(envelope_text(NULL, 10, buf, sizeof(buf)), "");
+    /* cut at a character: "é" is two bytes and does not fit in 4 */
+    assert_string_equal(envelope_text("abc\xc3\xa9zz", 4, buf, sizeof(buf)), "abc?...");
+    assert_string_equal(envelope_text("ab\xc3\xa9zz", 4, buf, sizeof(buf)), "ab\xc3\xa9...");
+    assert_string_equal(envelope_text("a\nb\x7f\xff\x1b\t", 10, buf, sizeof(buf)), "a\nb???\t");
+    assert_string_equal(envelope_text("\xe2\x82\xac\xe2\x82", 10, buf, sizeof(buf)),
+                        "\xe2\x82\xac??");
+    /* never past the buffer */
+    assert_string_equal(envelope_text("0123456789abcdefghij", 100, buf, 8), "0123456");
+}
+
 /* Refused and accepted envelopes through a real intake: records, positions, results. */
 static void test_through_intake(void **state)
 {
@@ -445,7 +661,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deploy),         cmocka_unit_test(test_other_bodies),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_undecodable),
-        cmocka_unit_test(test_through_intake),
+        cmocka_unit_test(test_through_intake), cmocka_unit_test(test_wire_counts),
+        cmocka_unit_test(test_text),           cmocka_unit_test(test_envelope_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
