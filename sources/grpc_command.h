@@ -97,6 +97,8 @@ struct grpc_result {
  * boundary, ending in "...". */
 int grpc_command_result_pack(const struct grpc_result *res, uint8_t **ret, size_t *ret_len);
 
-/* Copies text into out (outlen > 4) cut at a UTF-8 boundary so that it fits, ending in "..."
- * when cut. */
+/* Copies text into out (outlen > 4) as valid UTF-8: a byte that does not start a valid UTF-8
+ * sequence becomes '?'; cut at a sequence boundary so that it fits, ending in "..." when cut.
+ * Every text that may carry bytes of the Control Plane goes through it before it is sent in a
+ * proto string or written to the status JSON. */
 void grpc_command_cut_text(const char *text, char *out, size_t outlen);
