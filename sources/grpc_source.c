@@ -35,7 +35,7 @@
 #define STOP_GRACE_MS     2000 /* a closing stream's time to end cleanly at shutdown */
 #define BACKLOG_MAX       10000u
 #define BACKLOG_BYTES_MAX (16u << 20)
-#define LOGS_MAX          16u /* Logs commands streaming at once */
+#define LOGS_MAX          16u        /* Logs commands streaming at once */
 #define RESULT_QUEUE_MAX  (1u << 20) /* result bytes in the stream's queue; the rest wait here */
 #define PENDING_MAX       10000u     /* commands accepted and waiting for their final result */
 #define WATCH_DEADLINE_MS (3600 * 1000)
@@ -1484,9 +1484,8 @@ static void renew_done(const struct grpc_wire_end *end, const void *data, size_t
                          key_pem, &info, err, sizeof(err));
     }
     if (r == 0) {
-        const char *ca = resp->ca_bundle_pem && *resp->ca_bundle_pem
-                             ? resp->ca_bundle_pem
-                             : g->id->ca_pem;
+        const char *ca =
+            resp->ca_bundle_pem && *resp->ca_bundle_pem ? resp->ca_bundle_pem : g->id->ca_pem;
         struct store_identity row = {
             .agent_id = g->id->agent_id,
             .key_file = key_file,
@@ -1528,8 +1527,7 @@ static void renew_done(const struct grpc_wire_end *end, const void *data, size_t
     if (r < 0) {
         /* The stream keeps the identity it has; renewal is tried again (never left unarmed). */
         uint64_t ms = backoff_fail(&g->renew_backoff);
-        log_error("grpc: the renewed identity does not load (trying again in %" PRIu64
-                  " ms): %s",
+        log_error("grpc: the renewed identity does not load (trying again in %" PRIu64 " ms): %s",
                   ms, err);
         ev_timer_set(&g->renew, (double)ms / 1000.0, 0.);
         ev_timer_start(g->ctx.loop, &g->renew);
