@@ -495,6 +495,16 @@ int grpc_identity_load(struct store *st, const char *cert_file, const char *key_
             goto out;
         id->enrolled_at = row->enrolled_at;
         id->renewed_at = row->renewed_at;
+        /* The key the agent wrote: its own file (not a link to another), 0600. */
+        struct stat kst;
+        if (lstat(row->key_file, &kst) == 0 && (!S_ISREG(kst.st_mode) || (kst.st_mode & 077))) {
+            r = fail(err, errlen, -EPERM,
+                     "the agent's private key: %s: %s (mode %04o): it must be a file of its own "
+                     "that only this user reads (chmod 600)",
+                     row->key_file, S_ISREG(kst.st_mode) ? "readable by others" : "not a file",
+                     (unsigned)(kst.st_mode & 07777));
+            goto out;
+        }
         r = grpc_identity_read_file(row->key_file, &id->key_pem, why, sizeof(why));
         if (r < 0) {
             fail(err, errlen, r, "the agent's private key: %s", why);

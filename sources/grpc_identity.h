@@ -75,7 +75,8 @@ int grpc_identity_check_issued(const char *agent_id, const char *chain_pem, cons
 int grpc_identity_read_file(const char *path, char **ret, char *err, size_t errlen);
 
 /* Loads the identity: from cert_file/key_file when both are given (ca_file then holds the
- * roots; NULL: the system's), else the enrolled one of the store (-ENOENT when none). The key
+ * roots; NULL: the system's), else the enrolled one of the store (-ENOENT when none; its key
+ * file must be a regular file, not a link, with no group or other bits: -EPERM). The key
  * must belong to the certificate. err names the file or the row and the cause. */
 int grpc_identity_load(struct store *st, const char *cert_file, const char *key_file,
                        const char *ca_file, struct grpc_identity **ret, char *err, size_t errlen);

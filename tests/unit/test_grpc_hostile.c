@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -20,6 +22,7 @@
 #include "sources/grpc_command.h"
 #include "lib/util.h"
 #include "sources/grpc_identity.h"
+#include "store/store.h"
 
 #define CODE(x) AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_##x
 
@@ -282,12 +285,69 @@ static void test_issued(void **state)
     grpc_identity_free_secret(other);
 }
 
+/* The key file: 0600 whatever the umask; a stored identity whose key file others may read, or
+ * that is a link, does not load. */
+static void test_key_file(void **state)
+{
+    char *dir = tu_mkdtemp();
+    char path[600], err[1024];
+    snprintf(path, sizeof(path), "%s/store.db", dir);
+    struct store *st = NULL;
+    assert_int_equal(store_open(path, 0, &st, err, sizeof(err)), 0);
+    char *key = NULL, *ca_key = NULL, *file = NULL;
+    assert_int_equal(grpc_identity_keygen(&key, err, sizeof(err)), 0);
+    assert_int_equal(grpc_identity_keygen(&ca_key, err, sizeof(err)), 0);
+    mode_t old = umask(0);
+    assert_int_equal(grpc_identity_write_key(dir, key, &file, err, sizeof(err)), 0);
+    umask(old);
+    struct stat kst;
+    assert_int_equal(lstat(file, &kst), 0);
+    assert_int_equal(kst.st_mode & 07777, 0600);
+
+    char *ca = make_cert(ca_key, NULL, "test-ca", -60, 86400);
+    char *leaf = make_cert(key, ca_key, "node-1", -60, 3600);
+    struct store_identity row = {.agent_id = "node-1",
+                                 .key_file = file,
+                                 .cert_chain_pem = leaf,
+                                 .ca_bundle_pem = ca,
+                                 .not_after = 1,
+                                 .enrolled_at = 1};
+    assert_int_equal(store_put_identity(st, &row), 0);
+    struct grpc_identity *id = NULL;
+    assert_int_equal(grpc_identity_load(st, NULL, NULL, NULL, &id, err, sizeof(err)), 0);
+    grpc_identity_free(id);
+    id = NULL;
+    assert_int_equal(chmod(file, 0644), 0);
+    assert_int_equal(grpc_identity_load(st, NULL, NULL, NULL, &id, err, sizeof(err)), -EPERM);
+    assert_non_null(strstr(err, "readable by others (mode 0644)"));
+    assert_null(id);
+
+    /* A link in the key's place. */
+    char real[700];
+    snprintf(real, sizeof(real), "%s.real", file);
+    assert_int_equal(rename(file, real), 0);
+    assert_int_equal(chmod(real, 0600), 0);
+    assert_int_equal(symlink(real, file), 0);
+    assert_int_equal(grpc_identity_load(st, NULL, NULL, NULL, &id, err, sizeof(err)), -EPERM);
+    assert_non_null(strstr(err, "not a file"));
+
+    store_close(st);
+    free(ca);
+    free(leaf);
+    free(file);
+    grpc_identity_free_secret(key);
+    grpc_identity_free_secret(ca_key);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cut_text_utf8),
         cmocka_unit_test(test_refusals_utf8),
         cmocka_unit_test(test_issued),
+        cmocka_unit_test(test_key_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
