@@ -416,6 +416,26 @@ grpc_pb_outcome grpc_command_outcome_of_status(enum store_command_status st)
     }
 }
 
+bool grpc_command_same_as_recorded(const struct store_command *rec, const char *kind,
+                                   const char *stack, char *out, size_t outlen)
+{
+    const char *rk = rec->kind ? rec->kind : "";
+    const char *rs = rec->stack ? rec->stack : "";
+    const char *k = kind ? kind : "";
+    const char *st = stack ? stack : "";
+    if ((!*rk || streq(rk, k)) && streq(rs, st))
+        return true;
+    char text[512];
+    snprintf(text, sizeof(text),
+             "the command id %.128s was used before for %s%s%.63s%s (this %s%s%.63s%s was not "
+             "run: a command id names one command)",
+             rec->command_id ? rec->command_id : "", *rk ? rk : "a command",
+             *rs ? " of stack \"" : "", rs, *rs ? "\"" : "", *k ? k : "command",
+             *st ? " of stack \"" : "", st, *st ? "\"" : "");
+    grpc_command_cut_text(text, out, outlen);
+    return false;
+}
+
 /* The length of the valid UTF-8 sequence at p (at most n bytes), 0 when it is not one. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
 {

@@ -651,11 +651,13 @@ static void start_logs(struct grpc_source *g, const grpc_pb_command *cmd, int64_
     /* A Logs id is remembered like any other: a repeat is a duplicate, not a second stream. */
     struct store_command *prev = NULL;
     if (store_get_command(g->ctx.store, cmd->command_id, &prev) == 0) {
+        char other[512];
+        bool same = grpc_command_same_as_recorded(prev, "logs", rq->stack, other, sizeof(other));
         struct grpc_result res = {
             .command_id = cmd->command_id,
             .outcome = OUT(DUPLICATE),
             .original_outcome = grpc_command_outcome_of_status(prev->status),
-            .error = prev->error,
+            .error = same ? prev->error : other,
             .kind = K(LOGS),
             .stack = rq->stack,
             .service = rq->service,
@@ -794,12 +796,23 @@ static void state_command(struct grpc_source *g, const grpc_pb_command *cmd, grp
         g->ctx.wake(g->ctx.userdata, why_wake);
         break;
     }
-    case INTAKE_DUPLICATE:
+    case INTAKE_DUPLICATE: {
         out.outcome = OUT(DUPLICATE);
         out.original_outcome = grpc_command_outcome_of_status(res.first_status);
         out.error = res.error[0] ? res.error : NULL;
+        /* The same id with another body: say so (the first one's result stands). */
+        struct store_command *first = NULL;
+        char other[512];
+        if (store_get_command(g->ctx.store, cmd->command_id, &first) == 0 &&
+            !grpc_command_same_as_recorded(first, intake_kind_to_string(req.rq.kind), req.rq.stack,
+                                           other, sizeof(other))) {
+            out.error = other;
+            log_warnx("grpc: %s", other);
+        }
+        store_command_free(first);
         send_result(g, &out);
         break;
+    }
     case INTAKE_SUPERSEDED: {
         struct store_stack *s = NULL;
         if (req.rq.stack && store_get_stack(g->ctx.store, req.rq.stack, &s) == 0)

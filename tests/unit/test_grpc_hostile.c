@@ -137,6 +137,25 @@ static void test_refusals_utf8(void **state)
     free(data);
 }
 
+/* A command id sent again with another body is told apart from a plain repeat. */
+static void test_duplicate_other_body(void **state)
+{
+    char out[512];
+    struct store_command rec = {.command_id = "c1", .kind = "deploy", .stack = "web"};
+    assert_true(grpc_command_same_as_recorded(&rec, "deploy", "web", out, sizeof(out)));
+    assert_false(grpc_command_same_as_recorded(&rec, "scale", "web", out, sizeof(out)));
+    assert_string_equal(out, "the command id c1 was used before for deploy of stack \"web\" (this "
+                             "scale of stack \"web\" was not run: a command id names one command)");
+    assert_false(grpc_command_same_as_recorded(&rec, "deploy", "db", out, sizeof(out)));
+    assert_non_null(strstr(out, "this deploy of stack \"db\" was not run"));
+    assert_false(grpc_command_same_as_recorded(&rec, "logs", "web", out, sizeof(out)));
+    rec.kind = "reconcile_now";
+    rec.stack = NULL;
+    assert_true(grpc_command_same_as_recorded(&rec, "reconcile_now", NULL, out, sizeof(out)));
+    assert_false(grpc_command_same_as_recorded(&rec, "swarm_leave", NULL, out, sizeof(out)));
+    assert_true(utf8_ok(out));
+}
+
 /* ---- issued identities ------------------------------------------------------------------ */
 
 static EVP_PKEY *pem_key(const char *pem)
@@ -346,6 +365,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cut_text_utf8),
         cmocka_unit_test(test_refusals_utf8),
+        cmocka_unit_test(test_duplicate_other_body),
         cmocka_unit_test(test_issued),
         cmocka_unit_test(test_key_file),
     };
