@@ -18,11 +18,14 @@ static int refuse(struct grpc_command_refusal *why, grpc_pb_error_code code, con
     __attribute__((format(printf, 3, 4)));
 static int refuse(struct grpc_command_refusal *why, grpc_pb_error_code code, const char *fmt, ...)
 {
+    char text[sizeof(why->error)];
     va_list ap;
     va_start(ap, fmt);
     why->code = code;
-    vsnprintf(why->error, sizeof(why->error), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    /* The texts quote the Control Plane's fields: valid UTF-8 whatever they held. */
+    grpc_command_cut_text(text, why->error, sizeof(why->error));
     return -1;
 }
 
@@ -413,19 +416,86 @@ grpc_pb_outcome grpc_command_outcome_of_status(enum store_command_status st)
     }
 }
 
+bool grpc_command_same_as_recorded(const struct store_command *rec, const char *kind,
+                                   const char *stack, char *out, size_t outlen)
+{
+    const char *rk = rec->kind ? rec->kind : "";
+    const char *rs = rec->stack ? rec->stack : "";
+    const char *k = kind ? kind : "";
+    const char *st = stack ? stack : "";
+    if ((!*rk || streq(rk, k)) && streq(rs, st))
+        return true;
+    char text[512];
+    snprintf(text, sizeof(text),
+             "the command id %.128s was used before for %s%s%.63s%s (this %s%s%.63s%s was not "
+             "run: a command id names one command)",
+             rec->command_id ? rec->command_id : "", *rk ? rk : "a command",
+             *rs ? " of stack \"" : "", rs, *rs ? "\"" : "", *k ? k : "command",
+             *st ? " of stack \"" : "", st, *st ? "\"" : "");
+    grpc_command_cut_text(text, out, outlen);
+    return false;
+}
+
+/* The length of the valid UTF-8 sequence at p (at most n bytes), 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong form */
+        hi = c == 0xed ? 0x9f : 0xbf; /* no surrogate */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf; /* not beyond U+10FFFF */
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
 void grpc_command_cut_text(const char *text, char *out, size_t outlen)
 {
-    size_t n = strlen(text);
-    if (n < outlen) {
-        memcpy(out, text, n + 1);
+    /* Text the Control Plane sent comes back in errors, status and results: whatever its bytes,
+     * what leaves is valid UTF-8 (a proto3 string the peer can decode, a JSON string). */
+    const unsigned char *p = (const unsigned char *)text;
+    size_t n = strlen(text), at = 0, o = 0;
+    bool cut = false;
+    while (at < n) {
+        size_t k = utf8_seq(p + at, n - at);
+        size_t w = k ? k : 1;
+        if (o + w >= outlen) { /* and the NUL */
+            cut = true;
+            break;
+        }
+        if (k)
+            memcpy(out + o, p + at, k);
+        else
+            out[o] = '?';
+        o += w;
+        at += w;
+    }
+    if (cut) {
+        /* Back to the start of a sequence that leaves room for "...". */
+        while (o > 0 && o + 4 > outlen) {
+            o--;
+            while (o > 0 && ((unsigned char)out[o] & 0xc0) == 0x80)
+                o--;
+        }
+        memcpy(out + o, "...", 4);
         return;
     }
-    size_t keep = outlen - 4;
-    /* Back to the start of a UTF-8 sequence. */
-    while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
-        keep--;
-    memcpy(out, text, keep);
-    memcpy(out + keep, "...", 4);
+    out[o] = '\0';
 }
 
 int grpc_command_result_pack(const struct grpc_result *res, uint8_t **ret, size_t *ret_len)

@@ -80,6 +80,13 @@ grpc_pb_kind grpc_command_kind_of(enum intake_kind kind);
 /* The outcome a command record stands for (a DUPLICATE's original_outcome). */
 grpc_pb_outcome grpc_command_outcome_of_status(enum store_command_status st);
 
+/* A command id seen before, sent again with another body (another kind or stack than the record
+ * of the first): false with a text for the DUPLICATE's error saying what the id was used for and
+ * that this one was not run; true when they agree (or the record does not say). kind is the
+ * record's word ("deploy", "logs", intake_kind_to_string). */
+bool grpc_command_same_as_recorded(const struct store_command *rec, const char *kind,
+                                   const char *stack, char *out, size_t outlen);
+
 /* One result to send. */
 struct grpc_result {
     const char *command_id; /* "" when none could be read */
@@ -97,6 +104,8 @@ struct grpc_result {
  * boundary, ending in "...". */
 int grpc_command_result_pack(const struct grpc_result *res, uint8_t **ret, size_t *ret_len);
 
-/* Copies text into out (outlen > 4) cut at a UTF-8 boundary so that it fits, ending in "..."
- * when cut. */
+/* Copies text into out (outlen > 4) as valid UTF-8: a byte that does not start a valid UTF-8
+ * sequence becomes '?'; cut at a sequence boundary so that it fits, ending in "..." when cut.
+ * Every text that may carry bytes of the Control Plane goes through it before it is sent in a
+ * proto string or written to the status JSON. */
 void grpc_command_cut_text(const char *text, char *out, size_t outlen);

@@ -292,13 +292,136 @@ bool grpc_identity_has_cert(const char *pem)
     return x != NULL;
 }
 
+/* Every PEM block of pem is a certificate that parses; 1 to GRPC_IDENTITY_CERTS_MAX of them
+ * (0 allowed when may_be_empty and pem is empty). */
+static int check_certs(const char *field, const char *pem, bool may_be_empty, char *err,
+                       size_t errlen)
+{
+    size_t len = pem ? strlen(pem) : 0;
+    if (len == 0 && may_be_empty)
+        return 0;
+    if (len > GRPC_IDENTITY_PEM_MAX)
+        return fail(err, errlen, -EBADMSG, "%s: %zu bytes, more than %u", field, len,
+                    GRPC_IDENTITY_PEM_MAX);
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    if (!b)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    unsigned n = 0;
+    int r = 0;
+    for (;;) {
+        char *name = NULL, *header = NULL;
+        unsigned char *data = NULL;
+        long dlen = 0;
+        if (!PEM_read_bio(b, &name, &header, &data, &dlen)) {
+            unsigned long e = ERR_peek_last_error();
+            bool end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+            ERR_clear_error();
+            if (!end)
+                r = fail(err, errlen, -EBADMSG,
+                         "%s: PEM block %u is cut short or its base64 does not decode", field,
+                         n + 1);
+            break;
+        }
+        bool cert = streq(name, PEM_STRING_X509) || streq(name, PEM_STRING_X509_OLD) ||
+                    streq(name, PEM_STRING_X509_TRUSTED);
+        X509 *x = NULL;
+        if (cert) {
+            const unsigned char *p = data;
+            x = d2i_X509(NULL, &p, dlen);
+            ERR_clear_error();
+        }
+        if (!cert)
+            /* Only the block's type: a PRIVATE KEY block is not quoted. */
+            r = fail(err, errlen, -EBADMSG, "%s: PEM block %u is a \"%.40s\", not a certificate",
+                     field, n + 1, name);
+        else if (!x)
+            r = fail(err, errlen, -EBADMSG, "%s: PEM block %u is not a valid X.509 certificate",
+                     field, n + 1);
+        X509_free(x);
+        if (data && dlen > 0)
+            OPENSSL_cleanse(data, (size_t)dlen);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        if (r < 0)
+            break;
+        if (++n > GRPC_IDENTITY_CERTS_MAX) {
+            r = fail(err, errlen, -EBADMSG, "%s: more than %u certificates", field,
+                     GRPC_IDENTITY_CERTS_MAX);
+            break;
+        }
+    }
+    BIO_free(b);
+    if (r == 0 && n == 0)
+        r = fail(err, errlen, -EBADMSG, "%s: no PEM certificate in its %zu bytes", field, len);
+    return r;
+}
+
+static void utc(int64_t ms, char *out, size_t outlen)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, outlen, "%lld ms", (long long)ms);
+}
+
+int grpc_identity_check_issued(const char *agent_id, const char *chain_pem, const char *ca_pem,
+                               const char *key_pem, int64_t now_ms, struct grpc_cert_info *ret,
+                               char *err, size_t errlen)
+{
+    int r = check_certs("cert_chain_pem", chain_pem, false, err, errlen);
+    if (r == 0)
+        r = check_certs("ca_bundle_pem", ca_pem, true, err, errlen);
+    if (r < 0)
+        return r == -ENOMEM ? r : -EBADMSG;
+    char why[512];
+    struct grpc_cert_info info;
+    if (grpc_identity_cert_info(chain_pem, &info, why, sizeof(why)) < 0)
+        return fail(err, errlen, -EBADMSG, "cert_chain_pem: %s", why);
+    if (grpc_identity_key_matches(key_pem, chain_pem, why, sizeof(why)) < 0)
+        return fail(err, errlen, -EBADMSG, "cert_chain_pem: %s (the CSR's key)", why);
+    if (!agent_id || !*agent_id || !streq(info.cn, agent_id))
+        return fail(err, errlen, -EBADMSG,
+                    "cert_chain_pem: the certificate names agent \"%.64s\", the answer \"%.64s\"",
+                    info.cn, agent_id ? agent_id : "");
+    char a[40], b[40];
+    if (info.not_after <= info.not_before) {
+        utc(info.not_before, a, sizeof(a));
+        utc(info.not_after, b, sizeof(b));
+        return fail(err, errlen, -EBADMSG,
+                    "cert_chain_pem: the certificate is valid from %s to %s: never", a, b);
+    }
+    if (info.not_after <= now_ms) {
+        utc(info.not_after, a, sizeof(a));
+        utc(now_ms, b, sizeof(b));
+        return fail(err, errlen, -EBADMSG,
+                    "cert_chain_pem: the certificate expired at %s (now %s; is a clock wrong?)", a,
+                    b);
+    }
+    if (info.not_before > now_ms + GRPC_IDENTITY_SKEW_MS) {
+        utc(info.not_before, a, sizeof(a));
+        utc(now_ms, b, sizeof(b));
+        return fail(err, errlen, -EBADMSG,
+                    "cert_chain_pem: the certificate is not valid before %s (now %s; is a clock "
+                    "wrong?)",
+                    a, b);
+    }
+    *ret = info;
+    return 0;
+}
+
 int grpc_identity_read_file(const char *path, char **ret, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
     struct stat stt;
-    if (fstat(fd, &stt) < 0 || !S_ISREG(stt.st_mode) || stt.st_size > GRPC_IDENTITY_PEM_MAX) {
+    if (fstat(fd, &stt) < 0) {
+        int r = -errno;
+        close(fd);
+        return fail(err, errlen, r, "%s: %s", path, strerror(-r));
+    }
+    if (!S_ISREG(stt.st_mode) || stt.st_size > GRPC_IDENTITY_PEM_MAX) {
         int r = S_ISREG(stt.st_mode) ? -EFBIG : -EINVAL;
         close(fd);
         return fail(err, errlen, r, "%s: %s", path,
@@ -372,6 +495,16 @@ int grpc_identity_load(struct store *st, const char *cert_file, const char *key_
             goto out;
         id->enrolled_at = row->enrolled_at;
         id->renewed_at = row->renewed_at;
+        /* The key the agent wrote: its own file (not a link to another), 0600. */
+        struct stat kst;
+        if (lstat(row->key_file, &kst) == 0 && (!S_ISREG(kst.st_mode) || (kst.st_mode & 077))) {
+            r = fail(err, errlen, -EPERM,
+                     "the agent's private key: %s: %s (mode %04o): it must be a file of its own "
+                     "that only this user reads (chmod 600)",
+                     row->key_file, S_ISREG(kst.st_mode) ? "readable by others" : "not a file",
+                     (unsigned)(kst.st_mode & 07777));
+            goto out;
+        }
         r = grpc_identity_read_file(row->key_file, &id->key_pem, why, sizeof(why));
         if (r < 0) {
             fail(err, errlen, r, "the agent's private key: %s", why);

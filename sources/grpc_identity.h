@@ -58,11 +58,25 @@ int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *
 /* Whether pem holds at least one certificate. */
 bool grpc_identity_has_cert(const char *pem);
 
+/* What the Control Plane issued (an Enroll or Renew answer), checked before anything of it is
+ * kept: the chain and the bundle at most GRPC_IDENTITY_PEM_MAX bytes and
+ * GRPC_IDENTITY_CERTS_MAX certificates, every PEM block of them a certificate that parses (a
+ * bundle may be empty: the caller keeps what it trusted before); the leaf certifies key_pem,
+ * names agent_id as its CN, and is valid at now_ms (not before it by more than
+ * GRPC_IDENTITY_SKEW_MS). 0 with *ret; -EBADMSG with err naming the field and the cause (never
+ * a secret: the key is not quoted, nor any block's contents). */
+#define GRPC_IDENTITY_CERTS_MAX 100u
+#define GRPC_IDENTITY_SKEW_MS   (5 * 60 * 1000)
+int grpc_identity_check_issued(const char *agent_id, const char *chain_pem, const char *ca_pem,
+                               const char *key_pem, int64_t now_ms, struct grpc_cert_info *ret,
+                               char *err, size_t errlen);
+
 /* Reads a whole PEM file of at most GRPC_IDENTITY_PEM_MAX bytes (malloc'ed, NUL-terminated). */
 int grpc_identity_read_file(const char *path, char **ret, char *err, size_t errlen);
 
 /* Loads the identity: from cert_file/key_file when both are given (ca_file then holds the
- * roots; NULL: the system's), else the enrolled one of the store (-ENOENT when none). The key
+ * roots; NULL: the system's), else the enrolled one of the store (-ENOENT when none; its key
+ * file must be a regular file, not a link, with no group or other bits: -EPERM). The key
  * must belong to the certificate. err names the file or the row and the cause. */
 int grpc_identity_load(struct store *st, const char *cert_file, const char *key_file,
                        const char *ca_file, struct grpc_identity **ret, char *err, size_t errlen);

@@ -35,7 +35,9 @@
 #define STOP_GRACE_MS     2000 /* a closing stream's time to end cleanly at shutdown */
 #define BACKLOG_MAX       10000u
 #define BACKLOG_BYTES_MAX (16u << 20)
-#define LOGS_MAX          16u /* Logs commands streaming at once */
+#define LOGS_MAX          16u        /* Logs commands streaming at once */
+#define RESULT_QUEUE_MAX  (1u << 20) /* result bytes in the stream's queue; the rest wait here */
+#define PENDING_MAX       10000u     /* commands accepted and waiting for their final result */
 #define WATCH_DEADLINE_MS (3600 * 1000)
 #define TEXT_MAX          1024
 
@@ -173,6 +175,24 @@ static void write_status(struct grpc_source *g)
     free(text);
 }
 
+/* The Control Plane's own message may quote the token: mask any run of 6 or more of its
+ * leading characters. */
+static void mask_token(char *text, const char *token)
+{
+    size_t tl = token ? strlen(token) : 0;
+    if (tl < 6)
+        return;
+    for (char *p = text; *p; p++) {
+        size_t n = 0;
+        while (n < tl && p[n] && p[n] == token[n])
+            n++;
+        if (n >= 6) {
+            memset(p, '*', n);
+            p += n - 1;
+        }
+    }
+}
+
 /* Changes state and error (fmt NULL: no error). Logs a change once, not every retry. */
 static void set_state(struct grpc_source *g, enum state st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -180,10 +200,15 @@ static void set_state(struct grpc_source *g, enum state st, const char *fmt, ...
 {
     char error[TEXT_MAX] = "";
     if (fmt) {
+        char raw[TEXT_MAX];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(error, sizeof(error), fmt, ap);
+        vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
+        /* The Control Plane's words are in it: never the token, and valid UTF-8 (else the
+         * status JSON could not be written at all). */
+        mask_token(raw, g->cfg->agent.token);
+        grpc_command_cut_text(raw, error, sizeof(error));
     }
     bool changed = st != g->state || !streq(error, g->error);
     if (st != g->state)
@@ -414,39 +439,55 @@ static struct backlog_item *backlog_pop(struct grpc_source *g)
     return it;
 }
 
+static void backlog_flush(struct grpc_source *g);
+
 static void on_result_sent(enum grpc_stream_sent how, void *userdata)
 {
     struct backlog_item *it = userdata;
-    if (how == GRPC_STREAM_UNSENT && !it->g->stopping) {
-        backlog_push(it->g, it, false);
+    struct grpc_source *g = it->g;
+    if (how == GRPC_STREAM_UNSENT && !g->stopping) {
+        backlog_push(g, it, false);
         return;
     }
     free(it->data);
     free(it);
+    /* Room in the stream's queue: the results that waited for it follow. */
+    if (how == GRPC_STREAM_SENT && !g->stopping && g->bl_head)
+        backlog_flush(g);
 }
 
-/* Hands a result to the stream, or keeps it. */
+/* Hands a result to the stream when it is up and its queue of results has room (a Control
+ * Plane that sends commands and reads no results costs the bounded backlog, not a queue that
+ * grows with every command). */
+static bool result_send(struct grpc_source *g, struct backlog_item *it)
+{
+    if (!g->stream || !grpc_stream_ready(g->stream) ||
+        grpc_stream_queued(g->stream, GRPC_STREAM_PRIO_RESULT) >= RESULT_QUEUE_MAX)
+        return false;
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)it->data, it->len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb &&
+           grpc_stream_send(g->stream, GRPC_STREAM_PRIO_RESULT, bb, false, on_result_sent, it) == 0;
+}
+
+/* Sends a result, or keeps it (behind those already kept: they go first). */
 static void result_out(struct grpc_source *g, struct backlog_item *it)
 {
-    if (g->stream && grpc_stream_ready(g->stream)) {
-        grpc_byte_buffer *bb = NULL;
-        grpc_slice s = grpc_slice_from_copied_buffer((const char *)it->data, it->len);
-        bb = grpc_raw_byte_buffer_create(&s, 1);
-        grpc_slice_unref(s);
-        if (bb && grpc_stream_send(g->stream, GRPC_STREAM_PRIO_RESULT, bb, false, on_result_sent,
-                                   it) == 0)
-            return;
-    }
+    if (!g->bl_head && result_send(g, it))
+        return;
     backlog_push(g, it, false);
 }
 
 static void backlog_flush(struct grpc_source *g)
 {
-    size_t n = g->bl_n;
     struct backlog_item *it;
-    /* Each goes to the stream, or back at the end (in order) when it cannot. */
-    while (n-- > 0 && (it = backlog_pop(g)))
-        result_out(g, it);
+    while ((it = backlog_pop(g))) {
+        if (!result_send(g, it)) {
+            backlog_push(g, it, true);
+            break;
+        }
+    }
 }
 
 static void send_result(struct grpc_source *g, const struct grpc_result *res)
@@ -610,11 +651,13 @@ static void start_logs(struct grpc_source *g, const grpc_pb_command *cmd, int64_
     /* A Logs id is remembered like any other: a repeat is a duplicate, not a second stream. */
     struct store_command *prev = NULL;
     if (store_get_command(g->ctx.store, cmd->command_id, &prev) == 0) {
+        char other[512];
+        bool same = grpc_command_same_as_recorded(prev, "logs", rq->stack, other, sizeof(other));
         struct grpc_result res = {
             .command_id = cmd->command_id,
             .outcome = OUT(DUPLICATE),
             .original_outcome = grpc_command_outcome_of_status(prev->status),
-            .error = prev->error,
+            .error = same ? prev->error : other,
             .kind = K(LOGS),
             .stack = rq->stack,
             .service = rq->service,
@@ -686,6 +729,17 @@ static void state_command(struct grpc_source *g, const grpc_pb_command *cmd, grp
 {
     struct grpc_command_request req;
     struct grpc_command_refusal why;
+    size_t pending = tracker_pending(g->ctx.tracker);
+    if (pending >= PENDING_MAX) {
+        /* Nothing is written: the Control Plane may send it again once results came. */
+        char e[160];
+        snprintf(e, sizeof(e),
+                 "%zu commands are waiting for their result already (the most at once): send it "
+                 "again later",
+                 pending);
+        reject(g, cmd->command_id, kind, CODE(LIMIT), e, received);
+        return;
+    }
     int r = grpc_command_request(cmd, &req, &why);
     if (r == -ENOMEM) {
         reject(g, cmd->command_id, kind, CODE(INTERNAL), "out of memory", received);
@@ -742,12 +796,23 @@ static void state_command(struct grpc_source *g, const grpc_pb_command *cmd, grp
         g->ctx.wake(g->ctx.userdata, why_wake);
         break;
     }
-    case INTAKE_DUPLICATE:
+    case INTAKE_DUPLICATE: {
         out.outcome = OUT(DUPLICATE);
         out.original_outcome = grpc_command_outcome_of_status(res.first_status);
         out.error = res.error[0] ? res.error : NULL;
+        /* The same id with another body: say so (the first one's result stands). */
+        struct store_command *first = NULL;
+        char other[512];
+        if (store_get_command(g->ctx.store, cmd->command_id, &first) == 0 &&
+            !grpc_command_same_as_recorded(first, intake_kind_to_string(req.rq.kind), req.rq.stack,
+                                           other, sizeof(other))) {
+            out.error = other;
+            log_warnx("grpc: %s", other);
+        }
+        store_command_free(first);
         send_result(g, &out);
         break;
+    }
     case INTAKE_SUPERSEDED: {
         struct store_stack *s = NULL;
         if (req.rq.stack && store_get_stack(g->ctx.store, req.rq.stack, &s) == 0)
@@ -1156,27 +1221,18 @@ static void read_line_file(const char *path, const char *key, char *out, size_t 
     fclose(f);
 }
 
-/* Checks an identity the Control Plane sent (its chain is for our key, names the id). */
-static int check_issued(struct grpc_source *g, const char *agent_id, const char *chain,
-                        const char *key_pem, struct grpc_cert_info *info, char *err, size_t errlen)
+/* Checks an identity the Control Plane sent (grpc_identity_check_issued: sizes, every block a
+ * certificate, the chain for our key and the id, valid now). */
+static int check_issued(const char *what, const char *agent_id, const char *chain,
+                        const char *ca_bundle, const char *key_pem, struct grpc_cert_info *info,
+                        char *err, size_t errlen)
 {
-    char why[512];
-    if (grpc_identity_cert_info(chain, info, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "the certificate chain from the Control Plane: %s", why);
-        return -EBADMSG;
-    }
-    if (grpc_identity_key_matches(key_pem, chain, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "the certificate from the Control Plane: %s", why);
-        return -EBADMSG;
-    }
-    if (!agent_id || !*agent_id || !streq(info->cn, agent_id)) {
-        snprintf(
-            err, errlen,
-            "the certificate from the Control Plane names agent \"%.64s\", the answer \"%.64s\"",
-            info->cn, agent_id ? agent_id : "");
-        return -EBADMSG;
-    }
-    return 0;
+    char why[TEXT_MAX - 64];
+    int r = grpc_identity_check_issued(agent_id, chain, ca_bundle, key_pem, now_ms(), info, why,
+                                       sizeof(why));
+    if (r < 0)
+        snprintf(err, errlen, "the %s answer of the Control Plane: %s", what, why);
+    return r;
 }
 
 /* Whether the agent's id is what the identity says; else the channel stays down. */
@@ -1234,24 +1290,6 @@ static const char *enroll_reason_text(const char *reason)
     return NULL;
 }
 
-/* The Control Plane's own message may quote the token: mask any run of 6 or more of its
- * leading characters. */
-static void mask_token(char *text, const char *token)
-{
-    size_t tl = token ? strlen(token) : 0;
-    if (tl < 6)
-        return;
-    for (char *p = text; *p; p++) {
-        size_t n = 0;
-        while (n < tl && p[n] && p[n] == token[n])
-            n++;
-        if (n >= 6) {
-            memset(p, '*', n);
-            p += n - 1;
-        }
-    }
-}
-
 static void enroll_done(const struct grpc_wire_end *end, const void *data, size_t len,
                         void *userdata)
 {
@@ -1294,11 +1332,12 @@ static void enroll_done(const struct grpc_wire_end *end, const void *data, size_
     if (!resp)
         snprintf(err, sizeof(err), "the Enroll answer (%zu bytes) does not decode", len);
     if (r == 0)
-        r = check_issued(g, resp->agent_id, resp->cert_chain_pem, key_pem, &info, err, sizeof(err));
+        r = check_issued("Enroll", resp->agent_id, resp->cert_chain_pem, resp->ca_bundle_pem,
+                         key_pem, &info, err, sizeof(err));
     _cleanup_free_ char *ca = NULL;
     if (r == 0) {
         /* The bundle to trust for the control endpoint; without one, what enrolled us. */
-        if (resp->ca_bundle_pem && grpc_identity_has_cert(resp->ca_bundle_pem))
+        if (resp->ca_bundle_pem && *resp->ca_bundle_pem)
             ca = strdup(resp->ca_bundle_pem);
         else if (g->cfg->control_plane.ca_file)
             grpc_identity_read_file(g->cfg->control_plane.ca_file, &ca, err, sizeof(err));
@@ -1454,13 +1493,12 @@ static void renew_done(const struct grpc_wire_end *end, const void *data, size_t
         snprintf(err, sizeof(err), "the Renew answer (%zu bytes) does not decode", len);
         r = -EBADMSG;
     } else {
-        r = check_issued(g, g->id->agent_id, resp->cert_chain_pem, key_pem, &info, err,
-                         sizeof(err));
+        r = check_issued("Renew", g->id->agent_id, resp->cert_chain_pem, resp->ca_bundle_pem,
+                         key_pem, &info, err, sizeof(err));
     }
     if (r == 0) {
-        const char *ca = resp->ca_bundle_pem && grpc_identity_has_cert(resp->ca_bundle_pem)
-                             ? resp->ca_bundle_pem
-                             : g->id->ca_pem;
+        const char *ca =
+            resp->ca_bundle_pem && *resp->ca_bundle_pem ? resp->ca_bundle_pem : g->id->ca_pem;
         struct store_identity row = {
             .agent_id = g->id->agent_id,
             .key_file = key_file,
@@ -1500,7 +1538,12 @@ static void renew_done(const struct grpc_wire_end *end, const void *data, size_t
     struct grpc_identity *next = NULL;
     r = grpc_identity_load(g->ctx.store, NULL, NULL, NULL, &next, err, sizeof(err));
     if (r < 0) {
-        log_error("grpc: the renewed identity does not load: %s", err);
+        /* The stream keeps the identity it has; renewal is tried again (never left unarmed). */
+        uint64_t ms = backoff_fail(&g->renew_backoff);
+        log_error("grpc: the renewed identity does not load (trying again in %" PRIu64 " ms): %s",
+                  ms, err);
+        ev_timer_set(&g->renew, (double)ms / 1000.0, 0.);
+        ev_timer_start(g->ctx.loop, &g->renew);
         return;
     }
     grpc_identity_prune_keys(g->cfg->agent.state_dir, next->key_file);
