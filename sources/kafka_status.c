@@ -215,7 +215,7 @@ void kafka_status_stats(struct kafka *k, char which, const char *json, size_t le
             json_int_t id = json_integer_value(json_object_get(p, "partition"));
             json_int_t hi = json_integer_value(json_object_get(p, "hi_offset"));
             struct kafka_partition *kp =
-                id >= 0 ? kafka_partition_get(k, (int32_t)id, false) : NULL;
+                id >= 0 && id <= INT32_MAX ? kafka_partition_get(k, (int32_t)id, false) : NULL;
             if (kp && hi >= 0 && hi != kp->high) {
                 kp->high = hi;
                 kafka_status_mark(k);
@@ -273,6 +273,8 @@ static json_t *partitions_json(struct kafka *k, json_int_t *ret_lag)
         json_int_t lag = p->high >= 0 && p->next >= 0 ? p->high - p->next : -1;
         if (lag < 0)
             known = false;
+        else if (total > INT64_MAX - lag)
+            total = INT64_MAX; /* the offsets are what brokers report: the sum saturates */
         else
             total += lag;
         json_array_append_new(
