@@ -22,6 +22,7 @@
 #define KAFKA_BATCH_BYTES        (32u << 20) /* record bytes in one store transaction */
 #define KAFKA_PARTITIONS_MAX     1024        /* partitions of the commands topic we track */
 #define KAFKA_INFLIGHT_MAX       1000        /* outbox messages handed to librdkafka at once */
+#define KAFKA_ACKS_EVERY_S       0.1         /* delivered rows leave the outbox at most this late */
 #define KAFKA_TELEMETRY_QUEUE    8           /* telemetry batches kept while the broker is away */
 #define KAFKA_TELEMETRY_BYTES    (8u << 20)  /* ... and their bytes */
 #define KAFKA_TELEMETRY_INFLIGHT 2
@@ -99,6 +100,7 @@ struct kafka {
     int pfd[2];
     ev_io pio;
     ev_timer pkick;  /* drain the outbox soon */
+    ev_timer packs;  /* delete the delivered rows soon: one transaction for many reports */
     ev_timer pretry; /* after failed deliveries: start again from the oldest row */
     rd_kafka_topic_t *status_rkt, *telemetry_rkt;
     int64_t sent_upto; /* the newest outbox id handed to librdkafka */

@@ -250,16 +250,36 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void on_resend(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct kafka *k = w->data;
+    ev_timer_stop(loop, &k->packs);
+    acks_flush(k); /* what was delivered is not handed again */
     k->resend = false;
     k->sent_upto = 0;
     drain(k);
+}
+
+static void on_acks(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    acks_flush(w->data);
+}
+
+/* Delivery reports come a few at a time (one per produce request): their rows are deleted
+ * together, KAFKA_ACKS_EVERY_S later or once KAFKA_INFLIGHT_MAX wait, instead of a store commit
+ * for each handful. A crash meanwhile sends them again at the next start (same event ids). */
+static void acks_soon(struct kafka *k)
+{
+    if (k->n_acks >= KAFKA_INFLIGHT_MAX) {
+        ev_timer_stop(k->ctx->loop, &k->packs);
+        acks_flush(k);
+    } else if (k->n_acks && !ev_is_active(&k->packs)) {
+        ev_timer_start(k->ctx->loop, &k->packs);
+    }
 }
 
 static void serve(struct kafka *k)
 {
     while (rd_kafka_poll(k->rp, 0) > 0)
         ;
-    acks_flush(k);
+    acks_soon(k);
     if (k->resend && !k->in_flight && !ev_is_active(&k->pretry)) {
         double in = (double)backoff_fail(&k->resend_backoff) / 1000.0;
         ev_timer_set(&k->pretry, in, 0.);
@@ -318,6 +338,8 @@ int kafka_producer_new(struct kafka *k)
         return r;
     ev_timer_init(&k->pkick, on_kick, 0., 0.);
     ev_timer_init(&k->pretry, on_resend, 1., 0.);
+    ev_timer_init(&k->packs, on_acks, KAFKA_ACKS_EVERY_S, 0.);
+    k->packs.data = k;
     struct backoff_policy bp = {
         .initial_ms = 1000, .multiplier = 2.0, .max_ms = 60000, .jitter = 0.2};
     backoff_init(&k->resend_backoff, &bp, 0);
@@ -345,6 +367,7 @@ void kafka_producer_close(struct kafka *k, int64_t deadline)
     ev_io_stop(loop, &k->pio);
     ev_timer_stop(loop, &k->pkick);
     ev_timer_stop(loop, &k->pretry);
+    ev_timer_stop(loop, &k->packs);
     if (k->pq)
         rd_kafka_queue_io_event_enable(k->pq, -1, NULL, 0);
     /* The results of the last moments too, if the broker takes them in time. */
