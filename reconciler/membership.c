@@ -292,7 +292,8 @@ static int set_array(json_t *o, const char *key, const char *json)
     return json_object_set_new(o, key, a);
 }
 
-json_t *membership_init_request(const struct store_swarm *d)
+/* What init and join both send: the node's addresses and its availability. NULL on -ENOMEM. */
+static json_t *node_request(const struct store_swarm *d)
 {
     json_t *o = json_object();
     if (!o ||
@@ -300,8 +301,17 @@ json_t *membership_init_request(const struct store_swarm *d)
                             json_string(d->listen_addr ? d->listen_addr : "0.0.0.0:2377")) < 0 ||
         set_str(o, "AdvertiseAddr", d->advertise_addr) < 0 ||
         set_str(o, "DataPathAddr", d->data_path_addr) < 0 ||
-        set_str(o, "Availability", "active") < 0 ||
-        set_array(o, "DefaultAddrPool", d->default_addr_pools_json) < 0 ||
+        set_str(o, "Availability", "active") < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *membership_init_request(const struct store_swarm *d)
+{
+    json_t *o = node_request(d);
+    if (!o || set_array(o, "DefaultAddrPool", d->default_addr_pools_json) < 0 ||
         (json_object_get(o, "DefaultAddrPool") &&
          json_object_set_new(o, "SubnetSize", json_integer(d->subnet_size ? d->subnet_size : 24)) <
              0) ||
@@ -315,14 +325,8 @@ json_t *membership_init_request(const struct store_swarm *d)
 
 json_t *membership_join_request(const struct store_swarm *d)
 {
-    json_t *o = json_object();
-    if (!o ||
-        json_object_set_new(o, "ListenAddr",
-                            json_string(d->listen_addr ? d->listen_addr : "0.0.0.0:2377")) < 0 ||
-        set_str(o, "AdvertiseAddr", d->advertise_addr) < 0 ||
-        set_str(o, "DataPathAddr", d->data_path_addr) < 0 ||
-        set_str(o, "Availability", "active") < 0 ||
-        set_array(o, "RemoteAddrs", d->join_addrs_json) < 0 ||
+    json_t *o = node_request(d);
+    if (!o || set_array(o, "RemoteAddrs", d->join_addrs_json) < 0 ||
         set_str(o, "JoinToken", d->join_token) < 0) {
         json_decref(o);
         return NULL;
