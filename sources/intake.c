@@ -534,21 +534,31 @@ static int dump_bounded(json_t *obj, size_t max, char **ret, size_t *ret_len)
     return 0;
 }
 
-static int deploy(struct intake *in, const struct intake_request *rq, struct intake_result *res)
+/* What deploy's compile came to: a rejection (res.outcome REJECTED, with its cause and error),
+ * or what the store takes (the files kept, the variables) and the compiler's notes. It reads
+ * nothing of the store, so it may be made ahead, on another thread (intake_compile()). */
+struct intake_compiled {
+    const struct intake_request *rq; /* the request it is of */
+    struct intake_result res;        /* REJECTED, or ACCEPTED with the notes */
+    struct store_file *kept;         /* its names, borrowed bytes, for store_put_stack() */
+    size_t n_kept;
+    char *vars_json;
+};
+
+static void free_kept(struct store_file *kept, size_t n)
 {
+    for (size_t i = 0; kept && i < n; i++)
+        free(kept[i].name);
+    free(kept);
+}
+
+static int compile_deploy(const struct intake *in, const struct intake_request *rq,
+                          struct intake_compiled *c)
+{
+    struct intake_result *res = &c->res;
+    *res = (struct intake_result){.outcome = INTAKE_ACCEPTED};
+    c->rq = rq;
     const char *file = rq->filename ? rq->filename : "compose.yml";
-    if (rq->generation > 0) {
-        int64_t cur = 0;
-        int r = stored_generation(in, rq->stack, &cur, res);
-        if (r < 0)
-            return r;
-        if (rq->generation <= cur) {
-            res->stored_generation = cur;
-            return supersede(
-                res, "deploy %s: generation %" PRId64 " is not newer than the stored %" PRId64,
-                rq->stack, rq->generation, cur);
-        }
-    }
     for (size_t i = 0; i < rq->n_files; i++) {
         if (empty(rq->files[i].name))
             return reject(res, "%s: attached file %zu has no name", file, i + 1);
@@ -563,7 +573,6 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     _cleanup_free_ struct compose_var *vars = calloc(nv + 1, sizeof(*vars));
     _cleanup_free_ bool *used = calloc(rq->n_files + 1, sizeof(*used));
     json_t *variables = NULL;
-    _cleanup_free_ char *vars_json = NULL;
     struct compile_result *cr = NULL;
     struct deploy_files df = {.rq = rq, .used = used};
     int r = 0;
@@ -603,10 +612,8 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     };
     struct compose_error err = {0};
     r = compile_stack(&ci, &cr, &err);
-    if (r == -ENOMEM) {
-        r = -ENOMEM;
+    if (r == -ENOMEM)
         goto out;
-    }
     if (r < 0) {
         r = reject_as(res,
                       r == -EPERM   ? INTAKE_CAUSE_POLICY
@@ -633,7 +640,7 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
         r = reject(res, "%s: %s", file, why);
         goto out;
     }
-    r = dump_bounded(variables, STORE_VARIABLES_MAX, &vars_json, &len);
+    r = dump_bounded(variables, STORE_VARIABLES_MAX, &c->vars_json, &len);
     if (r == -EMSGSIZE) {
         r = reject_as(res, INTAKE_CAUSE_LIMIT, "%s: the variables take %zu bytes, more than %u",
                       file, len, STORE_VARIABLES_MAX);
@@ -641,15 +648,117 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     }
     if (r < 0)
         goto out;
+    for (size_t i = 0; r == 0 && i < cr->n_notes; i++)
+        r = add_note(res, "note", cr->notes[i]);
+    for (size_t i = 0; r == 0 && i < cr->spec->n_warnings; i++)
+        r = add_note(res, "warning", cr->spec->warnings[i]);
+    /* The names the files are kept by may be the project's, which goes with cr below. */
+    if (r == 0 && df.n_kept && !(c->kept = calloc(df.n_kept, sizeof(*c->kept))))
+        r = -ENOMEM;
+    for (size_t i = 0; r == 0 && i < df.n_kept; i++) {
+        c->kept[i] = df.kept[i];
+        if (!(c->kept[i].name = strdup(df.kept[i].name)))
+            r = -ENOMEM;
+        c->n_kept++;
+    }
+out:
+    compile_result_free(cr);
+    json_decref(variables);
+    free(df.kept);
+    return r;
+}
+
+static void compiled_release(struct intake_compiled *c)
+{
+    intake_result_release(&c->res);
+    free_kept(c->kept, c->n_kept);
+    free(c->vars_json);
+    *c = (struct intake_compiled){0};
+}
+
+int intake_compile(const struct intake *in, const struct intake_request *rq,
+                   struct intake_compiled **ret)
+{
+    *ret = NULL;
+    struct intake_result check = {.outcome = INTAKE_ACCEPTED};
+    if (!in || !rq || rq->kind != INTAKE_DEPLOY || rq->refused)
+        return 0;
+    check_request(rq, &check);
+    if (check.outcome != INTAKE_ACCEPTED)
+        return 0; /* intake_submit() refuses it before any compile */
+    struct intake_compiled *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    int r = compile_deploy(in, rq, c);
+    if (r < 0) {
+        intake_compiled_free(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+struct intake_compiled *intake_compiled_free(struct intake_compiled *c)
+{
+    if (c) {
+        compiled_release(c);
+        free(c);
+    }
+    return NULL;
+}
+
+static int copy_notes(const struct intake_result *from, struct intake_result *to)
+{
+    for (size_t i = 0; i < from->n_notes; i++) {
+        char **v = realloc(to->notes, (to->n_notes + 1) * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        to->notes = v;
+        if (!(v[to->n_notes] = strdup(from->notes[i])))
+            return -ENOMEM;
+        to->n_notes++;
+    }
+    return 0;
+}
+
+static int deploy(struct intake *in, const struct intake_request *rq, struct intake_result *res)
+{
+    if (rq->generation > 0) {
+        int64_t cur = 0;
+        int r = stored_generation(in, rq->stack, &cur, res);
+        if (r < 0)
+            return r;
+        if (rq->generation <= cur) {
+            res->stored_generation = cur;
+            return supersede(
+                res, "deploy %s: generation %" PRId64 " is not newer than the stored %" PRId64,
+                rq->stack, rq->generation, cur);
+        }
+    }
+
+    /* The compile made ahead for this very request, or one made now. */
+    struct intake_compiled own = {0};
+    const struct intake_compiled *c = rq->compiled;
+    int r = 0;
+    if (!c || c->rq != rq) {
+        r = compile_deploy(in, rq, &own);
+        c = &own;
+    }
+    if (r < 0)
+        goto out;
+    if (c->res.outcome == INTAKE_REJECTED) {
+        r = reject_as(res, c->res.cause, "%s", c->res.error);
+        goto out;
+    }
 
     struct store_stack s = {
         .name = (char *)rq->stack,
         .generation = rq->generation,
         .compose = (char *)rq->compose,
         .compose_len = rq->compose_len,
-        .files = df.kept,
-        .n_files = df.n_kept,
-        .variables_json = vars_json,
+        .files = c->kept,
+        .n_files = c->n_kept,
+        .variables_json = c->vars_json,
         .source = (char *)rq->source,
         .base_dir = (char *)rq->base_dir,
         .home_dir = (char *)rq->home_dir,
@@ -670,14 +779,9 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
     }
     res->outcome = INTAKE_ACCEPTED;
     res->generation = gen;
-    for (size_t i = 0; r == 0 && i < cr->n_notes; i++)
-        r = add_note(res, "note", cr->notes[i]);
-    for (size_t i = 0; r == 0 && i < cr->spec->n_warnings; i++)
-        r = add_note(res, "warning", cr->spec->warnings[i]);
+    r = copy_notes(&c->res, res);
 out:
-    compile_result_free(cr);
-    free(df.kept);
-    json_decref(variables);
+    compiled_release(&own);
     return r;
 }
 

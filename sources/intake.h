@@ -138,6 +138,11 @@ struct intake_request {
      * position stored like any other rejection. kind need not be valid then (it is recorded as
      * "unknown"). */
     const char *refused;
+
+    /* deploy: the compile intake_compile() made of this very request ahead (a batch's
+     * manifests compile on several cores before its transaction); NULL: intake_submit()
+     * compiles it. It stays the caller's. */
+    const struct intake_compiled *compiled;
 };
 
 /* Why a request was rejected, for programs (error says it for people). */
@@ -179,6 +184,7 @@ struct intake_result {
 void intake_result_release(struct intake_result *res);
 
 struct intake;
+struct intake_compiled;
 
 struct intake_opts {
     const char *agent_id;              /* io.axion.agent on every object; copied */
@@ -200,3 +206,15 @@ struct intake *intake_free(struct intake *in);
  * caller's transaction the caller should roll back the batch (a disk error may have lost it:
  * its commit then fails with -ECANCELED). */
 int intake_submit(struct intake *in, const struct intake_request *req, struct intake_result *res);
+
+/* A deploy's compile and checks, made ahead of intake_submit() (which then only reads the
+ * stored generation and writes). It reads nothing of the store and changes nothing of the
+ * intake, so it may run on any thread, for several requests at once (lib/parallel.h), while
+ * the loop thread owns the store; rq->lookup is called on that thread. The outcome it comes to
+ * (rejected with the place and the cause, or what the store takes) is the one intake_submit()
+ * would have come to compiling the request itself. 0 with *ret (NULL when the request is no
+ * deploy to compile: another kind, refused by its channel, or failing the request's own
+ * checks), or -ENOMEM. The request must stay as it is until the result is freed. */
+int intake_compile(const struct intake *in, const struct intake_request *rq,
+                   struct intake_compiled **ret);
+struct intake_compiled *intake_compiled_free(struct intake_compiled *c);

@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/parallel.h"
 #include "lib/util.h"
 #include "sources/kafka_internal.h"
 
@@ -124,28 +126,21 @@ static void position_id(const rd_kafka_message_t *m, char *buf, size_t len)
 
 struct item {
     struct envelope env;
+    struct intake_compiled *compiled;
     struct intake_result res;
     struct intake_position pos;
     char synthetic_id[256];
 };
 
-/* Everything of the batch through the intake, in one transaction. 0, or a negative errno: the
- * store refused it (nothing of the batch is kept; the records are tried again). */
-static int batch_store(struct kafka *k, struct item *items)
+/* The batch's records as requests: decoded, with their positions and ids. 0 or -ENOMEM. */
+static int batch_decode(struct kafka *k, struct item *items)
 {
-    struct store *st = k->store;
-    int r = store_begin(st);
-    if (r < 0)
-        return log_errno(r,
-                         "kafka: cannot begin a store transaction (%s); the batch of %zu "
-                         "records waits",
-                         store_errmsg(st), k->n_batch);
     for (size_t i = 0; i < k->n_batch; i++) {
         const rd_kafka_message_t *m = k->batch[i];
         struct item *it = &items[i];
-        r = envelope_decode(m->payload, m->len, ENVELOPE_KAFKA, k->agent_id, &it->env);
+        int r = envelope_decode(m->payload, m->len, ENVELOPE_KAFKA, k->agent_id, &it->env);
         if (r < 0)
-            break;
+            return r;
         struct intake_request *rq = &it->env.rq;
         it->pos =
             (struct intake_position){rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1};
@@ -155,7 +150,57 @@ static int batch_store(struct kafka *k, struct item *items)
             position_id(m, it->synthetic_id, sizeof(it->synthetic_id));
             rq->command_id = it->synthetic_id;
         }
-        r = intake_submit(k->ctx->intake, rq, &it->res);
+    }
+    return 0;
+}
+
+struct batch_compile {
+    struct kafka *k;
+    struct item *items;
+    atomic_bool failed;
+};
+
+static void compile_item(void *ud, size_t i)
+{
+    struct batch_compile *bc = ud;
+    struct item *it = &bc->items[i];
+    if (intake_compile(bc->k->ctx->intake, &it->env.rq, &it->compiled) < 0)
+        atomic_store(&bc->failed, true);
+}
+
+/* The batch's manifests compile before its transaction, on the cores there are: compiling is
+ * most of what a deploy costs, and needs nothing of the store. 0 or -ENOMEM. */
+static int batch_compile(struct kafka *k, struct item *items)
+{
+    struct batch_compile bc = {.k = k, .items = items};
+    atomic_init(&bc.failed, false);
+    parallel_for(k->n_batch, parallel_threads(KAFKA_COMPILE_THREADS), compile_item, &bc);
+    for (size_t i = 0; i < k->n_batch; i++)
+        items[i].env.rq.compiled = items[i].compiled;
+    return atomic_load(&bc.failed) ? -ENOMEM : 0;
+}
+
+/* Everything of the batch through the intake, in one transaction. 0, or a negative errno: the
+ * store refused it (nothing of the batch is kept; the records are tried again). */
+static int batch_store(struct kafka *k, struct item *items)
+{
+    struct store *st = k->store;
+    int r = batch_decode(k, items);
+    if (r == 0)
+        r = batch_compile(k, items);
+    if (r < 0)
+        return log_errno(r, "kafka: out of memory reading a batch of %zu records; it waits",
+                         k->n_batch);
+    r = store_begin(st);
+    if (r < 0)
+        return log_errno(r,
+                         "kafka: cannot begin a store transaction (%s); the batch of %zu "
+                         "records waits",
+                         store_errmsg(st), k->n_batch);
+    for (size_t i = 0; i < k->n_batch; i++) {
+        const rd_kafka_message_t *m = k->batch[i];
+        struct item *it = &items[i];
+        r = intake_submit(k->ctx->intake, &it->env.rq, &it->res);
         if (r < 0) {
             log_error("kafka: the store refused record %s/%" PRId32 "@%" PRId64 ": %s",
                       rd_kafka_topic_name(m->rkt), m->partition, m->offset, it->res.error);
@@ -243,6 +288,7 @@ static int batch_flush(struct kafka *k)
     }
     for (size_t i = 0; i < k->n_batch; i++) {
         intake_result_release(&items[i].res);
+        intake_compiled_free(items[i].compiled);
         envelope_release(&items[i].env);
     }
     free(items);

@@ -19,6 +19,7 @@
 #include "sources/kafka.h"
 
 #define KAFKA_BATCH_MAX          500         /* records in one store transaction */
+#define KAFKA_COMPILE_THREADS    4           /* threads a batch's manifests compile on, at most */
 #define KAFKA_BATCH_BYTES        (32u << 20) /* record bytes in one store transaction */
 #define KAFKA_PARTITIONS_MAX     1024        /* partitions of the commands topic we track */
 #define KAFKA_INFLIGHT_MAX       1000        /* outbox messages handed to librdkafka at once */

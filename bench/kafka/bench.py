@@ -6,7 +6,10 @@ a commands topic of the real test broker; then, in one run, each of these reads 
                the ceiling
   per-message  the agent's envelope + intake + status event, one SQLite transaction per record
                (kafka-bench --mode per-message): what batching saves
-  batched      the same, one transaction per poll batch (kafka-bench --mode batched)
+  batched-1    the same, one transaction per poll batch, the batch's manifests compiled on one
+               thread (kafka-bench --mode batched --threads 1): what the store batching alone gives
+  batched      the same, the batch's manifests compiled ahead on every core (at most 4), as the
+               agent's consumer does (kafka-bench --mode batched)
   agent        the daemon itself (axion-agent run; Kafka on, Docker unreachable so that only the
                ingest is measured): the time until every record is durably in the store (its
                position in the offsets table), records/s, and its RSS during it
@@ -76,12 +79,15 @@ def records(n, one_stack, small):
 
 def run_ref(build, mode, brokers, topic, n, workdir):
     d = tempfile.mkdtemp(prefix=f"{mode}-", dir=workdir)
+    args = ["--mode", "batched", "--threads", "1"] if mode == "batched-1" else ["--mode", mode]
     p = subprocess.run([os.path.join(build, "bench", "kafka-bench"), "--brokers", brokers, "--topic",
-                        topic, "--count", str(n), "--mode", mode, "--dir", d],
+                        topic, "--count", str(n), *args, "--dir", d],
                        capture_output=True, text=True, timeout=1200)
     if p.returncode != 0:
-        raise SystemExit(f"kafka-bench --mode {mode}: exit {p.returncode}: {p.stderr}{p.stdout}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"kafka-bench {' '.join(args)}: exit {p.returncode}: {p.stderr}{p.stdout}")
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out["mode"] = mode
+    return out
 
 
 def rss_kb(pid):
@@ -169,7 +175,7 @@ def main():
     ap.add_argument("--small", action="store_true",
                     help="10 services of an image, a command and replicas only (the default "
                          "manifest also has environment, resources and labels)")
-    ap.add_argument("--reps", type=int, default=3, help="runs of all four (median reported)")
+    ap.add_argument("--reps", type=int, default=3, help="runs of all five (median reported)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     a = ap.parse_args()
@@ -179,7 +185,7 @@ def main():
     brokers = env["KAFKA_BOOTSTRAP"]
     recs = records(a.records, a.one_stack, a.small)
     size = sum(len(r) for r in recs)
-    modes = ("bare", "per-message", "batched", "agent")
+    modes = ("bare", "per-message", "batched-1", "batched", "agent")
     runs = {m: [] for m in modes}
     work = tempfile.mkdtemp(prefix="axion-kafka-bench-")
     try:
@@ -195,7 +201,7 @@ def main():
             print(f"run {rep + 1}: produced {a.records} records ({size / a.records:.0f} bytes "
                   f"each) in {time.monotonic() - t:.1f}s to {topic}", flush=True)
             rdir = tempfile.mkdtemp(prefix=f"run{rep + 1}-", dir=work)
-            for mode in modes[:3]:
+            for mode in modes[:-1]:
                 runs[mode].append(run_ref(a.build, mode, brokers, topic, a.records, rdir))
             runs["agent"].append(run_agent(a.build, brokers, prefix, agent_id, topic, a.records,
                                            rdir))
@@ -225,7 +231,11 @@ def main():
               f"{r.get('transactions', '–')} | {r['peak_rss_kb'] / 1024:.1f} |")
     agent = median("agent")
     print(f"\nagent: mean RSS while ingesting {agent['mean_rss_kb_during'] / 1024:.1f} MiB; "
-          f"batched / per-message = {median('batched')['records_per_s'] / median('per-message')['records_per_s']:.2f}")
+          f"batched-1 / per-message = "
+          f"{median('batched-1')['records_per_s'] / median('per-message')['records_per_s']:.2f}, "
+          f"batched / batched-1 = "
+          f"{median('batched')['records_per_s'] / median('batched-1')['records_per_s']:.2f} "
+          f"({median('batched')['compile_threads']} compile threads)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"records": a.records, "bytes_each": size / a.records, "small": a.small,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/parallel.h"
 #include "lib/util.h"
 #include "sources/intake.h"
 #include "store/store.h"
@@ -897,6 +898,189 @@ static void test_store_errors(void **state)
     intake_result_release(&res);
 }
 
+/* ---- compiled ahead --------------------------------------------------------------------------
+ */
+
+/* The same request, compiled by intake_submit() itself and by intake_compile() ahead on other
+ * threads (as a Kafka batch does), comes to the same outcome, the same words and the same
+ * stored stack: for every way a deploy is accepted or refused. */
+static int lookup_fixed(void *ud, const char *name, struct spec_file *ret, char *why, size_t whylen)
+{
+    (void)ud;
+    if (streq(name, "./beside.txt")) {
+        *ret = (struct spec_file){name, "from disk", 9};
+        return 0;
+    }
+    if (streq(name, "./unreadable.txt")) {
+        snprintf(why, whylen, "Permission denied");
+        return -EACCES;
+    }
+    return -ENOENT;
+}
+
+struct ahead {
+    struct intake *in;
+    struct intake_request *rqs;
+    struct intake_compiled **compiled;
+};
+
+static void compile_ahead(void *ud, size_t i)
+{
+    struct ahead *a = ud;
+    assert_int_equal(intake_compile(a->in, &a->rqs[i], &a->compiled[i]), 0);
+}
+
+static void expect_same_stack(struct store *a, struct store *b, const char *name)
+{
+    struct store_stack *x = NULL, *y = NULL;
+    int rx = store_get_stack(a, name, &x), ry = store_get_stack(b, name, &y);
+    assert_int_equal(rx, ry);
+    if (rx < 0)
+        return;
+    assert_int_equal(x->generation, y->generation);
+    assert_int_equal(x->compose_len, y->compose_len);
+    assert_memory_equal(x->compose, y->compose, x->compose_len);
+    assert_string_equal(x->variables_json, y->variables_json);
+    assert_int_equal(x->n_files, y->n_files);
+    for (size_t i = 0; i < x->n_files; i++) {
+        assert_string_equal(x->files[i].name, y->files[i].name);
+        assert_int_equal(x->files[i].len, y->files[i].len);
+        assert_memory_equal(x->files[i].data, y->files[i].data, x->files[i].len);
+    }
+    store_stack_free(x);
+    store_stack_free(y);
+}
+
+static void test_compiled_ahead(void **state)
+{
+    struct fixture *f = F(state);
+    char *path2 = NULL;
+    assert_true(asprintf(&path2, "%s/store2.db", f->dir) > 0);
+    struct store *s2 = NULL;
+    char err[512];
+    assert_int_equal(store_open(path2, 0, &s2, err, sizeof(err)), 0);
+    struct intake_opts o = {.agent_id = "t1", .policy = &f->policy};
+    struct intake *in2 = NULL;
+    assert_int_equal(intake_new(s2, &o, &in2), 0);
+
+    static const struct compose_var tag[] = {{"TAG", "2"}}, badvar[] = {{"TAG", "\xc3\x28"}};
+    static const struct compose_var env[] = {{"FOO", "from env"}, {"ODD", "\xff"}};
+    static const struct spec_file der[] = {{"./pw.der", "\x30\x82\x00\xff", 4}};
+    static const struct spec_file unused[] = {{"extra.txt", "x", 1}};
+    static const struct spec_file twice[] = {{"a.bin", "a", 1}, {"a.bin", "b", 1}};
+    static const struct spec_file binenv[] = {{"a.env", "A=\xff\xfe\n", 6}};
+    const struct {
+        const char *stack, *yaml;
+        const struct compose_var *vars, *env;
+        size_t n_vars, n_env;
+        const struct spec_file *files;
+        size_t n_files;
+        bool lookup;
+        int64_t generation;
+        const char *refused;
+    } cases[] = {
+#define C(st, y, ...) {.stack = (st), .yaml = (y), __VA_ARGS__}
+        C("web", web),
+        C("web", "services:\n  web:\n    image: busybox:${TAG}\n", .vars = tag, .n_vars = 1),
+        C("web", web, .generation = 1), /* superseded: generation 1 is stored by then */
+        C("cli",
+          "services: {web: {image: x, environment: [FOO], configs: [a]}}\n"
+          "configs: {a: {file: ./beside.txt}}\n",
+          .env = env, .n_env = 2, .lookup = true),
+        C("cli2", "services: {web: {image: \"x:${ODD:-1}\"}}\n", .env = env, .n_env = 2),
+        C("bad",
+          "services: {web: {image: x, configs: [a]}}\nconfigs: {a: {file: ./unreadable.txt}}\n",
+          .lookup = true),
+        C("warn", "services:\n  web:\n    image: x\n    container_name: w\n"),
+        C("sec", "services: {web: {image: x, secrets: [pw]}}\nsecrets: {pw: {file: pw.der}}\n",
+          .files = der, .n_files = 1),
+        C("bad", "services:\n  web:\n    image: [unclosed\n"),
+        C("bad", "services:\n  web:\n    image: x\n    deploy:\n      replicas: two\n"),
+        C("bad", "services:\n  web:\n    image: x\n    privileged: true\n"),
+        C("bad", web, .files = unused, .n_files = 1),
+        C("bad", "services: {web: {image: x, configs: [a]}}\nconfigs: {a: {file: a.bin}}\n",
+          .files = twice, .n_files = 2),
+        C("bad", "services: {web: {image: x, configs: [a]}}\nconfigs: {a: {file: a.bin}}\n"),
+        C("bad", "services: {web: {image: x, env_file: a.env}}\n", .files = binenv, .n_files = 1),
+        C("bad", web, .vars = badvar, .n_vars = 1),
+        C("", web),
+        C("bad", web, .refused = "the channel says no"),
+        C("web", "services:\n  web:\n    image: busybox:3\n", .generation = 7),
+    };
+#undef C
+    size_t n = sizeof(cases) / sizeof(cases[0]);
+    struct intake_request *rqs = calloc(n, sizeof(*rqs));
+    struct intake_compiled **compiled = calloc(n, sizeof(*compiled));
+    char(*ids)[32] = calloc(n, sizeof(*ids));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "ahead-%zu", i);
+        rqs[i] = deploy_rq(cases[i].stack, cases[i].yaml);
+        rqs[i].command_id = ids[i];
+        rqs[i].vars = cases[i].vars;
+        rqs[i].n_vars = cases[i].n_vars;
+        rqs[i].env = cases[i].env;
+        rqs[i].n_env = cases[i].n_env;
+        rqs[i].files = cases[i].files;
+        rqs[i].n_files = cases[i].n_files;
+        rqs[i].generation = cases[i].generation;
+        rqs[i].refused = cases[i].refused;
+        if (cases[i].lookup) {
+            rqs[i].lookup = (struct compile_files){lookup_fixed, NULL};
+            rqs[i].base_dir = "/srv/app";
+        }
+    }
+    struct ahead a = {in2, rqs, compiled};
+    parallel_for(n, 4, compile_ahead, &a);
+
+    for (size_t i = 0; i < n; i++) {
+        struct intake_request own = rqs[i];
+        struct intake_result x, y;
+        assert_int_equal(intake_submit(f->in, &own, &x), 0);
+        rqs[i].compiled = compiled[i];
+        assert_int_equal(intake_submit(in2, &rqs[i], &y), 0);
+        if (x.outcome != y.outcome || x.cause != y.cause || !streq(x.error, y.error))
+            fail_msg("case %zu: %s (%d) \"%s\" compiled ahead: %s (%d) \"%s\"", i,
+                     intake_outcome_to_string(x.outcome), x.cause, x.error,
+                     intake_outcome_to_string(y.outcome), y.cause, y.error);
+        assert_int_equal(x.generation, y.generation);
+        assert_int_equal(x.n_notes, y.n_notes);
+        for (size_t k = 0; k < x.n_notes; k++)
+            assert_string_equal(x.notes[k], y.notes[k]);
+        /* the kinds of outcome the table means to cover */
+        if (i == 0 || i == 3 || i == 7)
+            assert_int_equal(x.outcome, INTAKE_ACCEPTED);
+        if (i == 6)
+            assert_int_equal(x.n_notes, 1);
+        if (i == 2)
+            assert_int_equal(x.outcome, INTAKE_SUPERSEDED);
+        if (i == 5 || (i >= 8 && i <= 17))
+            assert_int_equal(x.outcome, INTAKE_REJECTED);
+        intake_result_release(&x);
+        intake_result_release(&y);
+        if (*cases[i].stack)
+            expect_same_stack(f->s, s2, cases[i].stack);
+    }
+
+    /* A compile of another request is not taken for this one. */
+    struct intake_request other = deploy_rq("mixed", "services: {web: {image: other}}\n");
+    other.compiled = compiled[0];
+    struct intake_result res = submit_ok(in2, &other, INTAKE_ACCEPTED);
+    intake_result_release(&res);
+    struct store_stack *st = NULL;
+    assert_int_equal(store_get_stack(s2, "mixed", &st), 0);
+    assert_non_null(strstr(st->compose, "image: other"));
+    store_stack_free(st);
+
+    for (size_t i = 0; i < n; i++)
+        intake_compiled_free(compiled[i]);
+    free(compiled);
+    free(rqs);
+    free(ids);
+    intake_free(in2);
+    store_close(s2);
+    free(path2);
+}
+
 static void test_names(void **state)
 {
     for (int k = 0; k < _INTAKE_KIND_MAX; k++)
@@ -924,6 +1108,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconcile_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_in_outer_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compiled_ahead, setup, teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
