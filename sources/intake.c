@@ -277,6 +277,21 @@ static int stored_generation(struct intake *in, const char *name, int64_t *ret,
     return 0;
 }
 
+/* Whether the request's generation is newer than the stored one (*cur, 0 when the stack is
+ * unknown): 1 when it is, 0 with res superseded, or a negative errno (a store error). */
+static int newer_than_stored(struct intake *in, const struct intake_request *rq, int64_t *cur,
+                             struct intake_result *res)
+{
+    int r = stored_generation(in, rq->stack, cur, res);
+    if (r < 0)
+        return r;
+    if (rq->generation > *cur)
+        return 1;
+    res->stored_generation = *cur;
+    return supersede(res, "%s %s: generation %" PRId64 " is not newer than the stored %" PRId64,
+                     intake_kind_to_string(rq->kind), rq->stack, rq->generation, *cur);
+}
+
 /* Whether the stored manifest has service: 1, 0, or a negative errno. A manifest that no
  * longer compiles says why in why. */
 static int stored_has_service(const struct store_stack *s, const char *service, char *why,
@@ -725,15 +740,9 @@ static int deploy(struct intake *in, const struct intake_request *rq, struct int
 {
     if (rq->generation > 0) {
         int64_t cur = 0;
-        int r = stored_generation(in, rq->stack, &cur, res);
-        if (r < 0)
+        int r = newer_than_stored(in, rq, &cur, res);
+        if (r <= 0)
             return r;
-        if (rq->generation <= cur) {
-            res->stored_generation = cur;
-            return supersede(
-                res, "deploy %s: generation %" PRId64 " is not newer than the stored %" PRId64,
-                rq->stack, rq->generation, cur);
-        }
     }
 
     /* The compile made ahead for this very request, or one made now. */
@@ -803,15 +812,9 @@ static int remove_stack(struct intake *in, const struct intake_request *rq,
         store_stack_free(s);
     } else {
         /* A given generation may name a stack not deployed yet: it leaves a tombstone. */
-        r = stored_generation(in, rq->stack, &cur, res);
-        if (r < 0)
+        r = newer_than_stored(in, rq, &cur, res);
+        if (r <= 0)
             return r;
-        if (rq->generation <= cur) {
-            res->stored_generation = cur;
-            return supersede(
-                res, "remove %s: generation %" PRId64 " is not newer than the stored %" PRId64,
-                rq->stack, rq->generation, cur);
-        }
     }
     r = store_mark_stack_removed(in->store, rq->stack, rq->generation, rq->source);
     if (r == -ESTALE)

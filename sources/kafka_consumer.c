@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,30 +153,26 @@ static int batch_decode(struct kafka *k, struct item *items)
     return 0;
 }
 
-struct batch_compile {
+struct kafka_compile {
     struct kafka *k;
     struct item *items;
-    atomic_bool failed;
 };
 
 static void compile_item(void *ud, size_t i)
 {
-    struct batch_compile *bc = ud;
-    struct item *it = &bc->items[i];
-    if (intake_compile(bc->k->ctx->intake, &it->env.rq, &it->compiled) < 0)
-        atomic_store(&bc->failed, true);
+    struct kafka_compile *kc = ud;
+    struct item *it = &kc->items[i];
+    /* Out of memory here leaves it NULL: intake_submit() then compiles it itself. */
+    intake_compile(kc->k->ctx->intake, &it->env.rq, &it->compiled);
+    it->env.rq.compiled = it->compiled;
 }
 
 /* The batch's manifests compile before its transaction, on the cores there are: compiling is
- * most of what a deploy costs, and needs nothing of the store. 0 or -ENOMEM. */
-static int batch_compile(struct kafka *k, struct item *items)
+ * most of what a deploy costs, and needs nothing of the store. */
+static void batch_compile(struct kafka *k, struct item *items)
 {
-    struct batch_compile bc = {.k = k, .items = items};
-    atomic_init(&bc.failed, false);
-    parallel_for(k->n_batch, parallel_threads(KAFKA_COMPILE_THREADS), compile_item, &bc);
-    for (size_t i = 0; i < k->n_batch; i++)
-        items[i].env.rq.compiled = items[i].compiled;
-    return atomic_load(&bc.failed) ? -ENOMEM : 0;
+    struct kafka_compile kc = {k, items};
+    parallel_for(k->n_batch, parallel_threads(KAFKA_COMPILE_THREADS), compile_item, &kc);
 }
 
 /* Everything of the batch through the intake, in one transaction. 0, or a negative errno: the
@@ -186,11 +181,10 @@ static int batch_store(struct kafka *k, struct item *items)
 {
     struct store *st = k->store;
     int r = batch_decode(k, items);
-    if (r == 0)
-        r = batch_compile(k, items);
     if (r < 0)
         return log_errno(r, "kafka: out of memory reading a batch of %zu records; it waits",
                          k->n_batch);
+    batch_compile(k, items);
     r = store_begin(st);
     if (r < 0)
         return log_errno(r,
