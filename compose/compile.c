@@ -149,6 +149,8 @@ int compile_stack(const struct compile_input *in, struct compile_result **ret,
         compile_result_free(res);
         return r;
     }
+    if (in->spec_only)
+        res->project = compose_project_free(res->project);
     *ret = res;
     return 0;
 }

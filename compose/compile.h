@@ -61,11 +61,15 @@ struct compile_input {
     const struct policy_rules *policy; /* NULL: no policy check */
     /* Only check: the specs come without their hashes (spec_input.no_hashes). */
     bool no_hashes;
+    /* The caller keeps the specs, not the compose model: the result's project is freed before
+     * compile_stack() returns (NULL). The specs own all they hold; a kept stack then costs
+     * about half (the model's arena is most of the rest). */
+    bool spec_only;
 };
 
 struct compile_result {
-    struct compose_project *project;
-    struct spec_stack *spec; /* objects in creation order, each with its hash; warnings */
+    struct compose_project *project; /* NULL with compile_input.spec_only */
+    struct spec_stack *spec;         /* objects in creation order, each with its hash; warnings */
     /* The names the manifest used to ask for files (as written), sorted, no repeats. */
     char **files_used;
     size_t n_files_used;

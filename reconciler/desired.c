@@ -290,6 +290,7 @@ static int build_stack(struct desired_state *st, struct desired_stack *ds, struc
             .home_dir = row->home_dir,
             .agent_id = o->agent_id,
             .policy = o->policy,
+            .spec_only = true, /* the loop reads the specs only, for as long as it holds them */
         };
         struct compose_error ce = {0};
         r = compile_stack(&ci, &ds->compiled, &ce);

@@ -1,6 +1,7 @@
 #include "support/testutil.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "compose/compile.h"
@@ -31,6 +32,21 @@ static void test_compiles_and_reports_files(void **state)
     assert_string_equal(res->files_used[0], "./pw.txt");
     assert_string_equal(res->files_used[1], "./web.env");
     assert_non_null(spec_stack_find(res->spec, SPEC_SERVICE, "st_web"));
+    assert_non_null(res->project);
+
+    /* spec_only: the same specs, the same files and notes, no model */
+    in.spec_only = true;
+    struct compile_result *lean = NULL;
+    assert_int_equal(compile_stack(&in, &lean, &err), 0);
+    assert_null(lean->project);
+    assert_int_equal(lean->spec->n_objects, res->spec->n_objects);
+    for (size_t i = 0; i < res->spec->n_objects; i++) {
+        assert_string_equal(lean->spec->objects[i].name, res->spec->objects[i].name);
+        assert_string_equal(lean->spec->objects[i].hash, res->spec->objects[i].hash);
+        assert_true(json_equal(lean->spec->objects[i].spec, res->spec->objects[i].spec));
+    }
+    assert_int_equal(lean->n_files_used, res->n_files_used);
+    compile_result_free(lean);
     compile_result_free(res);
 }
 
