@@ -33,8 +33,7 @@ static bool is_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* command_id: 1..128 bytes of [A-Za-z0-9._:-]. NULL when fine, else why not. */
-static const char *id_problem(const char *id)
+const char *envelope_id_problem(const char *id)
 {
     size_t n = strlen(id);
     if (n == 0)
@@ -47,24 +46,40 @@ static const char *id_problem(const char *id)
     return NULL;
 }
 
-/* A stack or service name: 1..63 bytes, a letter or digit, then letters, digits, _ - . */
-static int check_name(struct envelope *e, const char *field, const char *v, bool required)
+Axion__Agent__V1__ErrorCode envelope_check_name(const char *field, const char *v, bool required,
+                                                char *why, size_t whylen)
 {
     size_t n = strlen(v);
-    if (n == 0)
-        return required ? refuse(e, MALFORMED, "%s: missing", field) : 0;
-    if (n > ENVELOPE_NAME_MAX)
-        return refuse(e, LIMIT, "%s: %zu bytes, more than %u", field, n, ENVELOPE_NAME_MAX);
+    if (n == 0) {
+        if (!required)
+            return 0;
+        snprintf(why, whylen, "%s: missing", field);
+        return MALFORMED;
+    }
+    if (n > ENVELOPE_NAME_MAX) {
+        snprintf(why, whylen, "%s: %zu bytes, more than %u", field, n, ENVELOPE_NAME_MAX);
+        return LIMIT;
+    }
     char shown[ENVELOPE_NAME_MAX + 4];
-    if (!is_alnum(v[0]))
-        return refuse(e, MALFORMED, "%s \"%s\": must start with a letter or a digit", field,
-                      envelope_text(v, ENVELOPE_NAME_MAX, shown, sizeof(shown)));
+    if (!is_alnum(v[0])) {
+        snprintf(why, whylen, "%s \"%s\": must start with a letter or a digit", field,
+                 envelope_text(v, ENVELOPE_NAME_MAX, shown, sizeof(shown)));
+        return MALFORMED;
+    }
     for (const char *p = v; *p; p++)
-        if (!is_alnum(*p) && !strchr("_-.", *p))
-            return refuse(e, MALFORMED,
-                          "%s \"%s\": only letters, digits, '_', '-' and '.' are allowed", field,
-                          envelope_text(v, ENVELOPE_NAME_MAX, shown, sizeof(shown)));
+        if (!is_alnum(*p) && !strchr("_-.", *p)) {
+            snprintf(why, whylen, "%s \"%s\": only letters, digits, '_', '-' and '.' are allowed",
+                     field, envelope_text(v, ENVELOPE_NAME_MAX, shown, sizeof(shown)));
+            return MALFORMED;
+        }
     return 0;
+}
+
+static int check_name(struct envelope *e, const char *field, const char *v, bool required)
+{
+    char why[sizeof(e->error)];
+    Axion__Agent__V1__ErrorCode code = envelope_check_name(field, v, required, why, sizeof(why));
+    return code ? refuse(e, code, "%s", why) : 0;
 }
 
 static bool var_name_ok(const char *v)
@@ -352,9 +367,9 @@ static int swarm(struct envelope *e, const Axion__Agent__V1__Command *c)
     return 0;
 }
 
-static int body(struct envelope *e, enum envelope_channel channel)
+static int body(struct envelope *e, const Axion__Agent__V1__Command *c,
+                enum envelope_channel channel)
 {
-    const Axion__Agent__V1__Command *c = e->cmd;
     struct intake_request *rq = &e->rq;
     switch (c->body_case) {
     case AXION__AGENT__V1__COMMAND__BODY_DEPLOY:
@@ -436,7 +451,7 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
         if (sc.id && sc.id_len <= ENVELOPE_ID_MAX) {
             memcpy(e->id, sc.id, sc.id_len);
             e->id[sc.id_len] = '\0';
-            if (!id_problem(e->id)) {
+            if (!envelope_id_problem(e->id)) {
                 e->command_id = e->id;
                 e->rq.command_id = e->id;
             }
@@ -454,14 +469,14 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
         return 0;
     }
     const Axion__Agent__V1__Command *c = e->cmd;
-    const char *problem = id_problem(c->command_id);
+    const char *problem = envelope_id_problem(c->command_id);
     if (!problem) {
         e->command_id = c->command_id;
         e->rq.command_id = c->command_id;
     }
     e->kind = c->body_case != AXION__AGENT__V1__COMMAND__BODY__NOT_SET ? (int)c->body_case
                                                                        : unknown_body(c);
-    int r = body(e, channel);
+    int r = body(e, c, channel);
     if (r < 0) {
         envelope_release(e);
         return r;
@@ -475,6 +490,21 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
                "agent_id: the command is for agent \"%s\", this is \"%s\"",
                envelope_text(c->agent_id, ENVELOPE_ID_MAX, theirs, sizeof(theirs)),
                envelope_text(agent_id, ENVELOPE_ID_MAX, ours, sizeof(ours)));
+    }
+    return 0;
+}
+
+int envelope_from_command(const Axion__Agent__V1__Command *c, enum envelope_channel channel,
+                          struct envelope *ret)
+{
+    struct envelope *e = ret;
+    *e = (struct envelope){.command_id = "", .rq.kind = _INTAKE_KIND_MAX};
+    e->kind = c->body_case != AXION__AGENT__V1__COMMAND__BODY__NOT_SET ? (int)c->body_case
+                                                                       : unknown_body(c);
+    int r = body(e, c, channel);
+    if (r < 0) {
+        envelope_release(e);
+        return r;
     }
     return 0;
 }

@@ -82,6 +82,22 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
                     const char *agent_id, struct envelope *ret);
 void envelope_release(struct envelope *e);
 
+/* The body of a Command a channel has decoded itself (gRPC: inside a ControlMessage) as the
+ * intake's request, with every check and limit envelope_decode() applies to it: 0 with *ret
+ * filled (refused: see error_code), -ENOMEM. The id and the addressee are the channel's to
+ * check (envelope_id_problem()); ret borrows c (keep it until the intake has answered) and its
+ * rq has no command id or source yet. Release it with envelope_release(). */
+int envelope_from_command(const Axion__Agent__V1__Command *c, enum envelope_channel channel,
+                          struct envelope *ret);
+
+/* command_id: 1..128 bytes of [A-Za-z0-9._:-]. NULL when it is one, else why not. */
+const char *envelope_id_problem(const char *id);
+
+/* A stack or service name: 1..63 bytes, a letter or digit, then letters, digits, _ - .
+ * 0 when it is one (or empty and not required), else the ErrorCode with why ("field: ..."). */
+Axion__Agent__V1__ErrorCode envelope_check_name(const char *field, const char *v, bool required,
+                                                char *why, size_t whylen);
+
 /* The CommandKind of an intake kind (COMMAND_KIND_UNSPECIFIED when none). */
 Axion__Agent__V1__CommandKind envelope_kind_of(enum intake_kind kind);
 /* The outcome a stored command status stands for (a duplicate's original_outcome). */

@@ -1,7 +1,7 @@
-/* grpc_command: a Command of the protocol (deploy.proto) as the agent takes it — checked
- * against every limit of commands.proto, then turned into the intake's request — and the
- * CommandResult that answers it. Channel-neutral: it knows the proto and the intake, no gRPC
- * (the Kafka consumer may take the same conversion).
+/* grpc_command: a Command of the protocol (deploy.proto) as the gRPC channel takes it — its
+ * envelope (id, addressee) checked, its body turned into the intake's request by the Kafka
+ * channel's own conversion (envelope_from_command(): the same checks and limits, the same
+ * words) — and the CommandResult that answers it. It knows the proto and the intake, no gRPC.
  *
  * Who may call it: sources/ (gRPC today), on the loop thread; pure apart from allocation. */
 #pragma once
@@ -19,18 +19,8 @@ typedef Axion__Agent__V1__Outcome grpc_pb_outcome;
 typedef Axion__Agent__V1__ErrorCode grpc_pb_error_code;
 typedef Axion__Agent__V1__CommandKind grpc_pb_kind;
 
-/* Limits of commands.proto. */
-#define GRPC_COMMAND_ID_MAX         128u
-#define GRPC_COMMAND_NAME_MAX       63u
-#define GRPC_COMMAND_COMPOSE_MAX    (1u << 20)
-#define GRPC_COMMAND_FILES_MAX      256u
-#define GRPC_COMMAND_FILE_NAME_MAX  255u
-#define GRPC_COMMAND_FILES_BYTES    (8u << 20)
-#define GRPC_COMMAND_VARS_MAX       1024u
-#define GRPC_COMMAND_VAR_NAME_MAX   256u
-#define GRPC_COMMAND_VAR_VALUE_MAX  (64u << 10)
-#define GRPC_COMMAND_VARS_BYTES     (1u << 20)
-#define GRPC_COMMAND_REPLICAS_MAX   10000u
+/* Limits of commands.proto: those of the state commands are envelope.h's (ENVELOPE_*: the
+ * conversion is envelope_from_command()'s, one rule for both channels); Logs and the result's. */
 #define GRPC_COMMAND_TAIL_MAX       100000u
 #define GRPC_COMMAND_LOGS_DEFAULT   (1u << 20)
 #define GRPC_COMMAND_LOGS_MAX       (64u << 20)

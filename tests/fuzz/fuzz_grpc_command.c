@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sources/envelope.h"
 #include "sources/grpc_command.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,35 +42,34 @@ static void check_request(const grpc_pb_command *cmd, const struct intake_reques
     CHECK(rq->source && strcmp(rq->source, "grpc") == 0);
     CHECK(rq->command_id == cmd->command_id);
     CHECK(!rq->refused);
-    CHECK(len_of(rq->stack) <= GRPC_COMMAND_NAME_MAX &&
-          len_of(rq->service) <= GRPC_COMMAND_NAME_MAX);
+    CHECK(len_of(rq->stack) <= ENVELOPE_NAME_MAX && len_of(rq->service) <= ENVELOPE_NAME_MAX);
     switch (rq->kind) {
     case INTAKE_DEPLOY: {
         CHECK(len_of(rq->stack) >= 1 && rq->generation >= 1);
-        CHECK(rq->compose && rq->compose_len >= 1 && rq->compose_len <= GRPC_COMMAND_COMPOSE_MAX);
+        CHECK(rq->compose && rq->compose_len >= 1 && rq->compose_len <= ENVELOPE_COMPOSE_MAX);
         CHECK(strlen(rq->compose) == rq->compose_len);
-        CHECK(len_of(rq->filename) <= GRPC_COMMAND_FILE_NAME_MAX);
-        CHECK(rq->n_files <= GRPC_COMMAND_FILES_MAX && rq->n_vars <= GRPC_COMMAND_VARS_MAX);
+        CHECK(len_of(rq->filename) <= ENVELOPE_FILE_NAME_MAX);
+        CHECK(rq->n_files <= ENVELOPE_FILES_MAX && rq->n_vars <= ENVELOPE_VARS_MAX);
         uint64_t bytes = 0;
         for (size_t i = 0; i < rq->n_files; i++) {
             size_t n = strlen(rq->files[i].name);
-            CHECK(n >= 1 && n <= GRPC_COMMAND_FILE_NAME_MAX);
+            CHECK(n >= 1 && n <= ENVELOPE_FILE_NAME_MAX);
             touch(rq->files[i].data, rq->files[i].len);
             bytes += rq->files[i].len;
         }
-        CHECK(bytes <= GRPC_COMMAND_FILES_BYTES);
+        CHECK(bytes <= ENVELOPE_FILES_BYTES_MAX);
         bytes = 0;
         for (size_t i = 0; i < rq->n_vars; i++) {
             size_t n = strlen(rq->vars[i].name), vl = strlen(rq->vars[i].value);
-            CHECK(n >= 1 && n <= GRPC_COMMAND_VAR_NAME_MAX && vl <= GRPC_COMMAND_VAR_VALUE_MAX);
+            CHECK(n >= 1 && n <= ENVELOPE_VAR_NAME_MAX && vl <= ENVELOPE_VAR_VALUE_MAX);
             bytes += vl;
         }
-        CHECK(bytes <= GRPC_COMMAND_VARS_BYTES);
+        CHECK(bytes <= ENVELOPE_VARS_BYTES_MAX);
         break;
     }
     case INTAKE_SCALE:
         CHECK(len_of(rq->stack) >= 1 && len_of(rq->service) >= 1);
-        CHECK(rq->replicas <= GRPC_COMMAND_REPLICAS_MAX);
+        CHECK(rq->replicas <= ENVELOPE_REPLICAS_MAX);
         break;
     case INTAKE_REMOVE:
     case INTAKE_STOP:
@@ -127,7 +127,7 @@ static void on_command(const grpc_pb_command *cmd)
                kind, why.code, why.error, NULL);
         return;
     }
-    CHECK(len_of(cmd->command_id) >= 1 && len_of(cmd->command_id) <= GRPC_COMMAND_ID_MAX);
+    CHECK(len_of(cmd->command_id) >= 1 && len_of(cmd->command_id) <= ENVELOPE_ID_MAX);
     if (cmd->body_case == AXION__AGENT__V1__COMMAND__BODY_LOGS) {
         if (grpc_command_check_logs(cmd->logs, &why) < 0)
             answer(cmd->command_id, kind, why.code, why.error, NULL);

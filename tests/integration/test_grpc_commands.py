@@ -168,9 +168,10 @@ def test_6_bad_input_rejected_stream_stays():
     if r["msg"]["kind"] != 99:
         raise Failed(f"unknown command's kind: {r['msg']['kind']}")
     reject("unknown_control", code="ERROR_CODE_UNSUPPORTED", has="field 40")
-    for what, has in (("compose", "Deploy.compose: 1048577 bytes, more than 1048576"),
-                      ("files", "Deploy.files: the contents take more than 8388608 bytes"),
-                      ("variables", "Deploy.variables: the values take more than 1048576")):
+    # the words of envelope_from_command(): the same as for a Command read from Kafka
+    for what, has in (("compose", "deploy.compose: 1048577 bytes, more than the 1048576"),
+                      ("files", "deploy.files: 8388609 bytes of content, more than 8388608"),
+                      ("variables", "deploy.variables: 1114112 bytes of values, more than 1048576")):
         reject("oversize_deploy", code="ERROR_CODE_LIMIT", has=has, what=what,
                stack=f"{PREFIX}big")
     privileged = f"services:\n  x:\n    image: {IMAGE}\n    privileged: true\n"
