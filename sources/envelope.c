@@ -367,10 +367,23 @@ static int swarm(struct envelope *e, const Axion__Agent__V1__Command *c)
     return 0;
 }
 
+/* The field number of an unknown body (21..99 are for new commands), or 0. */
+static int unknown_body(const Axion__Agent__V1__Command *c)
+{
+    for (unsigned i = 0; i < c->base.n_unknown_fields; i++) {
+        uint32_t tag = c->base.unknown_fields[i].tag;
+        if (tag >= 10 && tag <= 99)
+            return (int)tag;
+    }
+    return 0;
+}
+
 static int body(struct envelope *e, const Axion__Agent__V1__Command *c,
                 enum envelope_channel channel)
 {
     struct intake_request *rq = &e->rq;
+    e->kind = c->body_case != AXION__AGENT__V1__COMMAND__BODY__NOT_SET ? (int)c->body_case
+                                                                       : unknown_body(c);
     switch (c->body_case) {
     case AXION__AGENT__V1__COMMAND__BODY_DEPLOY:
         return deploy(e, c->deploy);
@@ -424,17 +437,6 @@ static int body(struct envelope *e, const Axion__Agent__V1__Command *c,
     }
 }
 
-/* The field number of an unknown body (21..99 are for new commands), or 0. */
-static int unknown_body(const Axion__Agent__V1__Command *c)
-{
-    for (unsigned i = 0; i < c->base.n_unknown_fields; i++) {
-        uint32_t tag = c->base.unknown_fields[i].tag;
-        if (tag >= 10 && tag <= 99)
-            return (int)tag;
-    }
-    return 0;
-}
-
 int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
                     const char *agent_id, struct envelope *ret)
 {
@@ -474,8 +476,6 @@ int envelope_decode(const void *buf, size_t len, enum envelope_channel channel,
         e->command_id = c->command_id;
         e->rq.command_id = c->command_id;
     }
-    e->kind = c->body_case != AXION__AGENT__V1__COMMAND__BODY__NOT_SET ? (int)c->body_case
-                                                                       : unknown_body(c);
     int r = body(e, c, channel);
     if (r < 0) {
         envelope_release(e);
@@ -499,8 +499,6 @@ int envelope_from_command(const Axion__Agent__V1__Command *c, enum envelope_chan
 {
     struct envelope *e = ret;
     *e = (struct envelope){.command_id = "", .rq.kind = _INTAKE_KIND_MAX};
-    e->kind = c->body_case != AXION__AGENT__V1__COMMAND__BODY__NOT_SET ? (int)c->body_case
-                                                                       : unknown_body(c);
     int r = body(e, c, channel);
     if (r < 0) {
         envelope_release(e);
