@@ -11,7 +11,6 @@
 #include "sources/envelope.h"
 
 #define K(x)    AXION__AGENT__V1__COMMAND_KIND__COMMAND_KIND_##x
-#define BODY(x) AXION__AGENT__V1__COMMAND__BODY_##x
 #define CODE(x) AXION__AGENT__V1__ERROR_CODE__ERROR_CODE_##x
 #define OUT(x)  AXION__AGENT__V1__OUTCOME__OUTCOME_##x
 

@@ -12,12 +12,15 @@ IMAGE=${AXION_TEST_IMAGE:-axion-test/busybox:1}
 mkdir -p "$ENV_DIR"
 
 docker_answers() { timeout 5 docker version >/dev/null 2>&1; }
+# Alive and not a zombie: a dockerd just stopped may wait a moment to be reaped, and kill -0
+# succeeds on a zombie, which would keep its pid file and make the new dockerd refuse to start.
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 if ! docker_answers; then
     command -v dockerd >/dev/null || { echo "docker-up: dockerd not installed (scripts/deps.sh)" >&2; exit 1; }
     # A dockerd killed without cleanup leaves its pid files behind.
     for f in /var/run/docker.pid /run/docker/containerd/containerd.pid; do
-        if [ -f "$f" ] && ! kill -0 "$(cat "$f")" 2>/dev/null; then rm -f "$f"; fi
+        if [ -f "$f" ] && ! alive "$(cat "$f")"; then rm -f "$f"; fi
     done
     echo "docker-up: starting dockerd (log: $ENV_DIR/dockerd.log)" >&2
     # dockerd gets no fd but 0-2: an inherited lock fd (tests run under flock) held by a
