@@ -284,14 +284,6 @@ int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *
                : fail(err, errlen, -EKEYREJECTED, "the certificate is not for this private key");
 }
 
-bool grpc_identity_has_cert(const char *pem)
-{
-    X509 *x = pem ? load_leaf(pem) : NULL;
-    ERR_clear_error();
-    X509_free(x);
-    return x != NULL;
-}
-
 /* Every PEM block of pem is a certificate that parses; 1 to GRPC_IDENTITY_CERTS_MAX of them
  * (0 allowed when may_be_empty and pem is empty). */
 static int check_certs(const char *field, const char *pem, bool may_be_empty, char *err,

@@ -55,8 +55,6 @@ int grpc_identity_cert_info(const char *chain_pem, struct grpc_cert_info *ret, c
                             size_t errlen);
 /* 0 when the leaf of chain_pem certifies the public key of key_pem; -EKEYREJECTED when not. */
 int grpc_identity_key_matches(const char *key_pem, const char *chain_pem, char *err, size_t errlen);
-/* Whether pem holds at least one certificate. */
-bool grpc_identity_has_cert(const char *pem);
 
 /* What the Control Plane issued (an Enroll or Renew answer), checked before anything of it is
  * kept: the chain and the bundle at most GRPC_IDENTITY_PEM_MAX bytes and

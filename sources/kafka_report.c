@@ -55,7 +55,7 @@ int kafka_report_outcome(struct kafka *k, const struct envelope *e, const struct
     envelope_result_from_intake(e, res, kafka_now_ms(), &r);
     /* Bounded valid text whatever the intake's message quotes: a status event that does not
      * encode or that a reader cannot parse would hold the batch or the status topic. */
-    r.error = (char *)envelope_text(r.error, ENVELOPE_ERROR_MAX - 4, error, sizeof(error));
+    r.error = (char *)cut(r.error, ENVELOPE_ERROR_MAX - 4, error);
     Axion__Agent__V1__KafkaPosition pos = AXION__AGENT__V1__KAFKA_POSITION__INIT;
     pos.topic = (char *)rd_kafka_topic_name(m->rkt);
     pos.partition = m->partition;
